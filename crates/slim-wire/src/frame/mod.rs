@@ -1,0 +1,358 @@
+//! [`Frame`]: one encoded `Message`, validated once and then routed without decoding.
+//!
+//! A node needs from each message only its kind, the routing header (names, fanout, TTL, the
+//! process-local `recv_from`/`forward_to`, the MAC) and, for subscriptions, the subscription
+//! id. [`Frame::parse`] checks that the bytes are a well-formed `Message` of a known kind with a
+//! complete header, records where each header field lives, and keeps the bytes shared
+//! ([`bytes::Bytes`]) so fan-out clones nothing but a reference count. When the frame leaves on
+//! another link, [`Frame::encode_forwarded`] writes it with the new TTL and that link's MAC,
+//! dropping the process-local fields and copying every other byte verbatim.
+//!
+//! Layout: `parse.rs` validates and builds the view, `emit.rs` re-encodes, `tests.rs` checks
+//! both against prost.
+
+mod emit;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+use prost::Message as _;
+
+use crate::mac::{MacInput, NameRef};
+use crate::name::{InstanceId, Name, NameKey};
+use crate::pb::WireError;
+use crate::proto;
+
+/// The kind of a message: which arm of `Message.message_type` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// Register interest in a name.
+    Subscribe,
+    /// Withdraw interest in a name.
+    Unsubscribe,
+    /// Data or session control, routed by destination.
+    Publish,
+    /// Link negotiation: link-local, never routed.
+    Link,
+    /// Answer to a subscribe/unsubscribe that asked for one.
+    SubscriptionAck,
+}
+
+impl FrameKind {
+    /// Field number of this arm in `Message`.
+    pub(crate) fn field_number(self) -> u32 {
+        match self {
+            FrameKind::Subscribe => 1,
+            FrameKind::Unsubscribe => 2,
+            FrameKind::Publish => 3,
+            FrameKind::Link => 5,
+            FrameKind::SubscriptionAck => 6,
+        }
+    }
+
+    /// Lower-case label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameKind::Subscribe => "subscribe",
+            FrameKind::Unsubscribe => "unsubscribe",
+            FrameKind::Publish => "publish",
+            FrameKind::Link => "link",
+            FrameKind::SubscriptionAck => "subscription_ack",
+        }
+    }
+}
+
+/// Why bytes were rejected as a frame. Every variant is a protocol violation by the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The protobuf framing itself is broken.
+    #[error("malformed protobuf: {0}")]
+    Wire(#[from] WireError),
+    /// Larger than [`crate::MAX_FRAME_LEN`].
+    #[error("frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// `Message.message_type` is unset (or an arm this version does not know).
+    #[error("message has no known message type")]
+    NoMessageType,
+    /// A field that may appear once appeared twice (`message_type` arms included).
+    #[error("field {field} of {message} appears more than once")]
+    Duplicate {
+        /// The message being parsed.
+        message: &'static str,
+        /// The repeated field number.
+        field: u32,
+    },
+    /// A known field carried the wrong wire type or an out-of-range value.
+    #[error("field {field} of {message} has an invalid value")]
+    BadField {
+        /// The message being parsed.
+        message: &'static str,
+        /// The offending field number.
+        field: u32,
+    },
+    /// A string field was not UTF-8.
+    #[error("field {field} of {message} is not UTF-8")]
+    NotUtf8 {
+        /// The message being parsed.
+        message: &'static str,
+        /// The offending field number.
+        field: u32,
+    },
+    /// A required part is absent (header, names, session header, link payload).
+    #[error("{0} is missing")]
+    Missing(&'static str),
+}
+
+/// A byte range inside the frame, as `u32`s to keep views small.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, end: usize) -> Self {
+        // Frames are at most MAX_FRAME_LEN bytes, far below u32::MAX.
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    pub(crate) fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
+/// Where a name's parts live.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NameView {
+    /// `(c0, c1, c2)` when `EncodedName` is present.
+    encoded: Option<[u64; 3]>,
+    /// `(id_0, id_1)` when `NameId` is present inside `EncodedName`.
+    id: Option<(u64, u64)>,
+    /// The three strings when `StringName` is present.
+    strings: Option<[Span; 3]>,
+}
+
+/// Where the routing header's fields live, and their decoded scalar values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeaderView {
+    /// The whole `header` field (key and length included) inside the body.
+    field: Span,
+    /// The header's content.
+    content: Span,
+    source: Option<NameView>,
+    destination: Option<NameView>,
+    identity: Span,
+    fanout: u32,
+    ttl: u32,
+    recv_from: Option<u64>,
+    forward_to: Option<u64>,
+    error: Option<bool>,
+    mac: Option<Span>,
+    /// Bytes of the fields re-emission replaces or drops (ttl, 7, 8, 9, header_mac).
+    replaced_len: usize,
+}
+
+/// Session header of a publish, decoded (it is four integers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// `SessionType` as its wire value.
+    pub session_type: i32,
+    /// `SessionMessageType` as its wire value.
+    pub message_type: i32,
+    /// Session id.
+    pub session_id: u32,
+    /// Message id within the session.
+    pub message_id: u32,
+}
+
+/// A validated, encoded `Message`. Cheap to clone: the bytes are shared.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    bytes: Bytes,
+    kind: FrameKind,
+    /// The `message_type` arm (key and length included).
+    body: Span,
+    /// The arm's content.
+    body_content: Span,
+    header: Option<HeaderView>,
+    subscription_id: u64,
+    session: Option<SessionInfo>,
+}
+
+impl Frame {
+    /// Validates `bytes` as one `Message`. See the module docs for what is checked.
+    pub fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
+        parse::parse(bytes)
+    }
+
+    /// Encodes a prost message and validates it as a frame.
+    pub fn from_message(message: &proto::Message) -> Result<Frame, FrameError> {
+        Frame::parse(Bytes::from(message.encode_to_vec()))
+    }
+
+    /// Decodes the whole message (payload included) into prost types.
+    pub fn decode(&self) -> Result<proto::Message, prost::DecodeError> {
+        proto::Message::decode(self.bytes.clone())
+    }
+
+    /// The encoded bytes, exactly as received.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Encoded length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true: a valid frame has at least its message type.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Which kind of message this is.
+    pub fn kind(&self) -> FrameKind {
+        self.kind
+    }
+
+    /// The subscription id of a subscribe, unsubscribe or subscription ack (0 otherwise).
+    pub fn subscription_id(&self) -> u64 {
+        self.subscription_id
+    }
+
+    /// The session header of a publish.
+    pub fn session(&self) -> Option<SessionInfo> {
+        self.session
+    }
+
+    /// True for kinds that carry a routing header (publish, subscribe, unsubscribe).
+    pub fn has_header(&self) -> bool {
+        self.header.is_some()
+    }
+
+    fn slice(&self, span: Span) -> &[u8] {
+        &self.bytes[span.range()]
+    }
+
+    fn name_key(view: Option<&NameView>) -> Option<NameKey> {
+        let view = view?;
+        let components = view.encoded?;
+        let id = view.id.map_or(InstanceId::ANY, |(high, low)| {
+            InstanceId::from_halves(high, low)
+        });
+        Some(NameKey { components, id })
+    }
+
+    /// Routing key of the destination (always present on frames with a header).
+    pub fn destination(&self) -> Option<NameKey> {
+        Self::name_key(self.header.as_ref()?.destination.as_ref())
+    }
+
+    /// Routing key of the source (always present on frames with a header).
+    pub fn source(&self) -> Option<NameKey> {
+        Self::name_key(self.header.as_ref()?.source.as_ref())
+    }
+
+    /// The source with its strings, for logs and the control plane (allocates).
+    pub fn source_name(&self) -> Option<Name> {
+        self.full_name(self.header.as_ref()?.source.as_ref()?)
+    }
+
+    /// The destination with its strings, for logs and the control plane (allocates).
+    pub fn destination_name(&self) -> Option<Name> {
+        self.full_name(self.header.as_ref()?.destination.as_ref()?)
+    }
+
+    fn full_name(&self, view: &NameView) -> Option<Name> {
+        let key = Self::name_key(Some(view))?;
+        let from_strings = view.strings.and_then(|spans| {
+            let [a, b, c] = spans.map(|s| std::str::from_utf8(self.slice(s)).unwrap_or(""));
+            let name = Name::new(a, b, c).ok()?.with_id(key.id);
+            (name.key() == key).then_some(name)
+        });
+        Some(from_strings.unwrap_or_else(|| Name::from_key(key)))
+    }
+
+    /// The sender's identity token (empty when none).
+    pub fn identity(&self) -> &str {
+        // Validated as UTF-8 by `parse`.
+        self.header
+            .as_ref()
+            .and_then(|h| std::str::from_utf8(self.slice(h.identity)).ok())
+            .unwrap_or("")
+    }
+
+    /// Header fanout: 1 (or 0) picks one output, more delivers to every match.
+    pub fn fanout(&self) -> u32 {
+        self.header.as_ref().map_or(0, |h| h.fanout)
+    }
+
+    /// Remaining hops as received.
+    pub fn ttl(&self) -> u32 {
+        self.header.as_ref().map_or(0, |h| h.ttl)
+    }
+
+    /// Process-local "install this route via connection" index; honour only from local
+    /// connections.
+    pub fn recv_from(&self) -> Option<u64> {
+        self.header.as_ref()?.recv_from
+    }
+
+    /// Process-local "send out on connection" index; honour only from local connections.
+    pub fn forward_to(&self) -> Option<u64> {
+        self.header.as_ref()?.forward_to
+    }
+
+    /// The header's error flag.
+    pub fn error_flag(&self) -> Option<bool> {
+        self.header.as_ref()?.error
+    }
+
+    /// The received header MAC, if any.
+    pub fn header_mac(&self) -> Option<&[u8]> {
+        let span = self.header.as_ref()?.mac?;
+        Some(self.slice(span))
+    }
+
+    fn name_ref(&self, view: Option<&NameView>) -> Option<NameRef<'_>> {
+        let view = view?;
+        Some(NameRef {
+            encoded: view.encoded,
+            id: view.id,
+            strings: view.strings.map(|spans| spans.map(|s| self.slice(s))),
+        })
+    }
+
+    /// MAC input as the sender signed it: every value exactly as on the wire.
+    pub fn mac_input_received(&self) -> Option<MacInput<'_>> {
+        let h = self.header.as_ref()?;
+        Some(MacInput {
+            source: self.name_ref(h.source.as_ref()),
+            destination: self.name_ref(h.destination.as_ref()),
+            identity: self.slice(h.identity),
+            fanout: h.fanout,
+            recv_from: h.recv_from,
+            forward_to: h.forward_to,
+            error: h.error,
+            ttl: h.ttl,
+        })
+    }
+
+    /// MAC input of this frame as [`Frame::encode_forwarded`] will write it with `ttl`:
+    /// process-local fields gone.
+    pub fn mac_input_forwarded(&self, ttl: u32) -> Option<MacInput<'_>> {
+        let mut input = self.mac_input_received()?;
+        input.recv_from = None;
+        input.forward_to = None;
+        input.ttl = ttl;
+        Some(input)
+    }
+}

@@ -1,0 +1,397 @@
+//! Validation of received bytes into a [`Frame`].
+//!
+//! The rules follow upstream's `validate` (a message type must be set; publish, subscribe and
+//! unsubscribe need a header whose source and destination both carry an encoded name; publish
+//! needs a session header; link needs its payload) and are stricter where a lenient parser
+//! would let two implementations disagree about a message: a non-repeated field that appears
+//! twice is rejected (protobuf would merge or overwrite it), scalar values must fit their
+//! declared width, and strings must be UTF-8. Unknown fields are skipped and forwarded
+//! untouched, so newer peers can extend messages.
+
+use bytes::Bytes;
+
+use super::{Frame, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
+use crate::pb::{Field, Fields};
+
+/// Tracks which field numbers (below 64) were already seen in one message.
+struct Seen {
+    message: &'static str,
+    bits: u64,
+}
+
+impl Seen {
+    fn new(message: &'static str) -> Self {
+        Seen { message, bits: 0 }
+    }
+
+    /// Errors when a singular field repeats. Numbers of 64 and above are unknown to us and not
+    /// tracked.
+    fn once(&mut self, field: u32) -> Result<(), FrameError> {
+        if field >= 64 {
+            return Ok(());
+        }
+        let bit = 1u64 << field;
+        if self.bits & bit != 0 {
+            return Err(FrameError::Duplicate {
+                message: self.message,
+                field,
+            });
+        }
+        self.bits |= bit;
+        Ok(())
+    }
+
+    fn bad(&self, field: u32) -> FrameError {
+        FrameError::BadField {
+            message: self.message,
+            field,
+        }
+    }
+
+    fn varint(&self, field: &Field) -> Result<u64, FrameError> {
+        field.varint().ok_or_else(|| self.bad(field.number))
+    }
+
+    fn u32(&self, field: &Field) -> Result<u32, FrameError> {
+        u32::try_from(self.varint(field)?).map_err(|_| self.bad(field.number))
+    }
+
+    fn bool(&self, field: &Field) -> Result<bool, FrameError> {
+        match self.varint(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(self.bad(field.number)),
+        }
+    }
+
+    fn bytes(&self, field: &Field) -> Result<Span, FrameError> {
+        let (start, end) = field.bytes().ok_or_else(|| self.bad(field.number))?;
+        Ok(Span::new(start, end))
+    }
+
+    fn string(&self, buf: &[u8], field: &Field) -> Result<Span, FrameError> {
+        let span = self.bytes(field)?;
+        std::str::from_utf8(&buf[span.range()]).map_err(|_| FrameError::NotUtf8 {
+            message: self.message,
+            field: field.number,
+        })?;
+        Ok(span)
+    }
+}
+
+pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
+    if bytes.len() > crate::MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(bytes.len()));
+    }
+    let buf: &[u8] = &bytes;
+    let seen = Seen::new("Message");
+    let mut body: Option<(FrameKind, Field)> = None;
+    for field in Fields::new(buf, 0, buf.len()) {
+        let field = field?;
+        let kind = match field.number {
+            1 => FrameKind::Subscribe,
+            2 => FrameKind::Unsubscribe,
+            3 => FrameKind::Publish,
+            5 => FrameKind::Link,
+            6 => FrameKind::SubscriptionAck,
+            4 => {
+                // A metadata map entry: the map is repeated, only its framing matters here.
+                seen.bytes(&field)?;
+                continue;
+            }
+            _ => continue,
+        };
+        seen.bytes(&field)?;
+        if body.is_some() {
+            // Two arms of the oneof (or one twice): upstream would keep the last; we refuse
+            // to guess.
+            return Err(FrameError::Duplicate {
+                message: "Message",
+                field: field.number,
+            });
+        }
+        body = Some((kind, field));
+    }
+    let (kind, body_field) = body.ok_or(FrameError::NoMessageType)?;
+    let (start, end) = body_field.bytes().ok_or(FrameError::NoMessageType)?;
+    let mut frame = Frame {
+        kind,
+        body: Span::new(body_field.start, body_field.end),
+        body_content: Span::new(start, end),
+        header: None,
+        subscription_id: 0,
+        session: None,
+        bytes: Bytes::new(),
+    };
+    match kind {
+        FrameKind::Subscribe | FrameKind::Unsubscribe => parse_subscription(buf, &mut frame)?,
+        FrameKind::Publish => parse_publish(buf, &mut frame)?,
+        FrameKind::Link => parse_link(buf, frame.body_content)?,
+        FrameKind::SubscriptionAck => parse_subscription_ack(buf, &mut frame)?,
+    }
+    frame.bytes = bytes;
+    Ok(frame)
+}
+
+fn parse_subscription(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+    let message = if frame.kind == FrameKind::Subscribe {
+        "Subscribe"
+    } else {
+        "Unsubscribe"
+    };
+    let mut seen = Seen::new(message);
+    let content = frame.body_content;
+    for field in Fields::new(buf, content.start as usize, content.end as usize) {
+        let field = field?;
+        match field.number {
+            1 => {
+                seen.once(1)?;
+                frame.header = Some(parse_header(buf, &field)?);
+            }
+            2 => {
+                seen.once(2)?;
+                frame.subscription_id = seen.varint(&field)?;
+            }
+            _ => {}
+        }
+    }
+    require_routable(frame.header.as_ref())
+}
+
+fn parse_publish(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+    let mut seen = Seen::new("Publish");
+    let content = frame.body_content;
+    for field in Fields::new(buf, content.start as usize, content.end as usize) {
+        let field = field?;
+        match field.number {
+            1 => {
+                seen.once(1)?;
+                frame.header = Some(parse_header(buf, &field)?);
+            }
+            2 => {
+                seen.once(2)?;
+                frame.session = Some(parse_session(buf, seen.bytes(&field)?)?);
+            }
+            3 => {
+                seen.once(3)?;
+                let span = seen.bytes(&field)?;
+                // The content stays opaque to nodes, but its framing must hold.
+                for inner in Fields::new(buf, span.start as usize, span.end as usize) {
+                    inner?;
+                }
+            }
+            _ => {}
+        }
+    }
+    require_routable(frame.header.as_ref())?;
+    if frame.session.is_none() {
+        return Err(FrameError::Missing("publish session header"));
+    }
+    Ok(())
+}
+
+fn require_routable(header: Option<&HeaderView>) -> Result<(), FrameError> {
+    let header = header.ok_or(FrameError::Missing("header"))?;
+    let encoded = |name: Option<&NameView>| name.and_then(|n| n.encoded).is_some();
+    if !encoded(header.source.as_ref()) {
+        return Err(FrameError::Missing("header source name"));
+    }
+    if !encoded(header.destination.as_ref()) {
+        return Err(FrameError::Missing("header destination name"));
+    }
+    Ok(())
+}
+
+fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameError> {
+    let mut seen = Seen::new("SLIMHeader");
+    let content = seen.bytes(header_field)?;
+    let mut header = HeaderView {
+        field: Span::new(header_field.start, header_field.end),
+        content,
+        ..HeaderView::default()
+    };
+    for field in Fields::new(buf, content.start as usize, content.end as usize) {
+        let field = field?;
+        let number = field.number;
+        if number <= 12 {
+            seen.once(number)?;
+        }
+        match number {
+            1 => header.source = Some(parse_name(buf, seen.bytes(&field)?)?),
+            2 => header.destination = Some(parse_name(buf, seen.bytes(&field)?)?),
+            3 => header.identity = seen.string(buf, &field)?,
+            4 => header.fanout = seen.u32(&field)?,
+            5 => {
+                seen.string(buf, &field)?;
+            }
+            6 => {
+                header.ttl = seen.u32(&field)?;
+                header.replaced_len += field.len();
+            }
+            7 => {
+                header.recv_from = Some(seen.varint(&field)?);
+                header.replaced_len += field.len();
+            }
+            8 => {
+                header.forward_to = Some(seen.varint(&field)?);
+                header.replaced_len += field.len();
+            }
+            9 => {
+                seen.varint(&field)?;
+                header.replaced_len += field.len();
+            }
+            10 => header.error = Some(seen.bool(&field)?),
+            11 => {
+                header.mac = Some(seen.bytes(&field)?);
+                header.replaced_len += field.len();
+            }
+            12 => {
+                seen.bytes(&field)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(header)
+}
+
+fn parse_name(buf: &[u8], span: Span) -> Result<NameView, FrameError> {
+    let mut seen = Seen::new("Name");
+    let mut view = NameView::default();
+    for field in Fields::new(buf, span.start as usize, span.end as usize) {
+        let field = field?;
+        match field.number {
+            1 => {
+                seen.once(1)?;
+                let (encoded, id) = parse_encoded_name(buf, seen.bytes(&field)?)?;
+                view.encoded = Some(encoded);
+                view.id = id;
+            }
+            2 => {
+                seen.once(2)?;
+                view.strings = Some(parse_string_name(buf, seen.bytes(&field)?)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(view)
+}
+
+type EncodedParts = ([u64; 3], Option<(u64, u64)>);
+
+fn parse_encoded_name(buf: &[u8], span: Span) -> Result<EncodedParts, FrameError> {
+    let mut seen = Seen::new("EncodedName");
+    let mut components = [0u64; 3];
+    let mut id = None;
+    for field in Fields::new(buf, span.start as usize, span.end as usize) {
+        let field = field?;
+        match field.number {
+            n @ 1..=3 => {
+                seen.once(n)?;
+                components[(n - 1) as usize] = seen.varint(&field)?;
+            }
+            4 => {
+                seen.once(4)?;
+                id = Some(parse_name_id(buf, seen.bytes(&field)?)?);
+            }
+            _ => {}
+        }
+    }
+    Ok((components, id))
+}
+
+fn parse_name_id(buf: &[u8], span: Span) -> Result<(u64, u64), FrameError> {
+    let mut seen = Seen::new("NameId");
+    let mut halves = (0, 0);
+    for field in Fields::new(buf, span.start as usize, span.end as usize) {
+        let field = field?;
+        match field.number {
+            1 => {
+                seen.once(1)?;
+                halves.0 = seen.varint(&field)?;
+            }
+            2 => {
+                seen.once(2)?;
+                halves.1 = seen.varint(&field)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(halves)
+}
+
+fn parse_string_name(buf: &[u8], span: Span) -> Result<[Span; 3], FrameError> {
+    let mut seen = Seen::new("StringName");
+    // Absent components are empty strings, at the end of the StringName.
+    let mut parts = [Span::new(span.end as usize, span.end as usize); 3];
+    for field in Fields::new(buf, span.start as usize, span.end as usize) {
+        let field = field?;
+        if let n @ 1..=3 = field.number {
+            seen.once(n)?;
+            parts[(n - 1) as usize] = seen.string(buf, &field)?;
+        }
+    }
+    Ok(parts)
+}
+
+fn parse_session(buf: &[u8], span: Span) -> Result<SessionInfo, FrameError> {
+    let mut seen = Seen::new("SessionHeader");
+    let mut info = SessionInfo::default();
+    for field in Fields::new(buf, span.start as usize, span.end as usize) {
+        let field = field?;
+        let number = field.number;
+        if !(1..=4).contains(&number) {
+            continue;
+        }
+        seen.once(number)?;
+        // Enums are int32 on the wire; unknown values are kept (proto3 open enums).
+        match number {
+            1 => info.session_type = seen.varint(&field)? as i32,
+            2 => info.message_type = seen.varint(&field)? as i32,
+            3 => info.session_id = seen.u32(&field)?,
+            _ => info.message_id = seen.u32(&field)?,
+        }
+    }
+    Ok(info)
+}
+
+fn parse_link(buf: &[u8], content: Span) -> Result<(), FrameError> {
+    let mut seen = Seen::new("Link");
+    let mut has_payload = false;
+    for field in Fields::new(buf, content.start as usize, content.end as usize) {
+        let field = field?;
+        if field.number == 1 {
+            seen.once(1)?;
+            seen.bytes(&field)?;
+            has_payload = true;
+        }
+    }
+    if has_payload {
+        Ok(())
+    } else {
+        Err(FrameError::Missing("link negotiation payload"))
+    }
+}
+
+fn parse_subscription_ack(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+    let mut seen = Seen::new("SubscriptionAck");
+    let content = frame.body_content;
+    for field in Fields::new(buf, content.start as usize, content.end as usize) {
+        let field = field?;
+        match field.number {
+            1 => {
+                seen.once(1)?;
+                frame.subscription_id = seen.varint(&field)?;
+            }
+            2 => {
+                seen.once(2)?;
+                seen.bool(&field)?;
+            }
+            3 => {
+                seen.once(3)?;
+                seen.string(buf, &field)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

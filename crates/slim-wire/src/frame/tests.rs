@@ -1,0 +1,384 @@
+//! The frame view checked against prost, which serves as the reference decoder.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use prost::Message as _;
+
+use super::*;
+use crate::builders;
+use crate::mac::MacInput;
+use crate::name::{InstanceId, Name};
+use crate::proto::message::MessageType;
+
+fn name(s: &str) -> Name {
+    s.parse().unwrap()
+}
+
+fn sample_publish() -> proto::Message {
+    let mut message = builders::publish(
+        &name("org/ns/alice").with_id(InstanceId(42)),
+        &name("org/ns/bob"),
+        1,
+        "msg",
+        Bytes::from_static(b"hello"),
+    );
+    message.metadata.insert("k".into(), "v".into());
+    if let Some(MessageType::Publish(p)) = message.message_type.as_mut() {
+        let h = p.header.as_mut().unwrap();
+        h.identity = "token".into();
+        h.recv_from = Some(3);
+        h.forward_to = Some(4);
+        h.incoming_conn = Some(5);
+        h.error = Some(false);
+        h.header_mac = Some(Bytes::from_static(&[9; 32]));
+        h.e2e_header_sig = Some(Bytes::from_static(b"sig"));
+        p.session = Some(proto::SessionHeader {
+            session_type: 1,
+            session_message_type: 5,
+            session_id: 77,
+            message_id: 12,
+        });
+    }
+    message
+}
+
+fn header_of(message: &proto::Message) -> &proto::SlimHeader {
+    match message.message_type.as_ref().unwrap() {
+        MessageType::Publish(p) => p.header.as_ref().unwrap(),
+        MessageType::Subscribe(s) => s.header.as_ref().unwrap(),
+        MessageType::Unsubscribe(u) => u.header.as_ref().unwrap(),
+        _ => panic!("no header"),
+    }
+}
+
+#[test]
+fn accessors_agree_with_prost() {
+    let message = sample_publish();
+    let frame = Frame::from_message(&message).unwrap();
+    assert_eq!(frame.kind(), FrameKind::Publish);
+    assert_eq!(frame.destination(), Some(name("org/ns/bob").key()));
+    assert_eq!(
+        frame.source(),
+        Some(name("org/ns/alice").with_id(InstanceId(42)).key())
+    );
+    assert_eq!(
+        frame.source_name().unwrap().to_string(),
+        "org/ns/alice/00000000-0000-0000-0000-00000000002a"
+    );
+    assert_eq!(frame.identity(), "token");
+    assert_eq!(frame.fanout(), 1);
+    assert_eq!(frame.ttl(), crate::DEFAULT_TTL);
+    assert_eq!(frame.recv_from(), Some(3));
+    assert_eq!(frame.forward_to(), Some(4));
+    assert_eq!(frame.error_flag(), Some(false));
+    assert_eq!(frame.header_mac(), Some(&[9u8; 32][..]));
+    assert_eq!(
+        frame.session(),
+        Some(SessionInfo {
+            session_type: 1,
+            message_type: 5,
+            session_id: 77,
+            message_id: 12
+        })
+    );
+    assert_eq!(frame.decode().unwrap(), message);
+}
+
+#[test]
+fn forwarding_rewrites_only_the_hop_fields() {
+    let message = sample_publish();
+    let frame = Frame::from_message(&message).unwrap();
+    let tag = [7u8; 32];
+    let out = frame.to_forwarded_bytes(5, Some(&tag));
+    assert_eq!(out.len(), frame.forwarded_len(5, true));
+
+    let mut expected = message.clone();
+    if let Some(MessageType::Publish(p)) = expected.message_type.as_mut() {
+        let h = p.header.as_mut().unwrap();
+        h.ttl = 5;
+        h.recv_from = None;
+        h.forward_to = None;
+        h.incoming_conn = None;
+        h.header_mac = Some(Bytes::copy_from_slice(&tag));
+    }
+    assert_eq!(proto::Message::decode(out.clone()).unwrap(), expected);
+    // Canonical in, canonical out: byte-identical to prost's own encoding.
+    assert_eq!(out.as_ref(), expected.encode_to_vec().as_slice());
+
+    let no_mac = frame.to_forwarded_bytes(0, None);
+    assert_eq!(no_mac.len(), frame.forwarded_len(0, false));
+    let decoded = proto::Message::decode(no_mac).unwrap();
+    assert_eq!(header_of(&decoded).ttl, 0);
+    assert_eq!(header_of(&decoded).header_mac, None);
+}
+
+#[test]
+fn forwarded_frame_parses_again() {
+    let frame = Frame::from_message(&sample_publish()).unwrap();
+    let again = Frame::parse(frame.to_forwarded_bytes(3, Some(&[1; 32]))).unwrap();
+    assert_eq!(again.ttl(), 3);
+    assert_eq!(again.recv_from(), None);
+    assert_eq!(again.destination(), frame.destination());
+    assert_eq!(again.header_mac(), Some(&[1u8; 32][..]));
+}
+
+#[test]
+fn mac_inputs_match_the_prost_view() {
+    let message = sample_publish();
+    let frame = Frame::from_message(&message).unwrap();
+    let mut from_frame = Vec::new();
+    let mut from_proto = Vec::new();
+    frame
+        .mac_input_received()
+        .unwrap()
+        .write_preimage(b"link", &mut from_frame);
+    MacInput::from_proto(header_of(&message)).write_preimage(b"link", &mut from_proto);
+    assert_eq!(from_frame, from_proto);
+
+    // The forwarded view equals the prost view of the forwarded bytes.
+    let forwarded = proto::Message::decode(frame.to_forwarded_bytes(6, None)).unwrap();
+    frame
+        .mac_input_forwarded(6)
+        .unwrap()
+        .write_preimage(b"link", &mut from_frame);
+    MacInput::from_proto(header_of(&forwarded)).write_preimage(b"link", &mut from_proto);
+    assert_eq!(from_frame, from_proto);
+}
+
+#[test]
+fn subscriptions_and_acks_expose_their_ids() {
+    let sub = builders::subscribe(&name("a/b/c"), &name("x/y/z"), 99);
+    let frame = Frame::from_message(&sub).unwrap();
+    assert_eq!(frame.kind(), FrameKind::Subscribe);
+    assert_eq!(frame.subscription_id(), 99);
+    assert_eq!(frame.destination(), Some(name("x/y/z").key()));
+
+    let unsub = builders::unsubscribe(&name("a/b/c"), &name("x/y/z"), 7);
+    assert_eq!(
+        Frame::from_message(&unsub).unwrap().kind(),
+        FrameKind::Unsubscribe
+    );
+
+    let ack = Frame::from_message(&builders::subscription_ack(99, Some("no".into()))).unwrap();
+    assert_eq!(ack.kind(), FrameKind::SubscriptionAck);
+    assert_eq!(ack.subscription_id(), 99);
+    assert!(!ack.has_header());
+    // Header-less frames are forwarded verbatim.
+    assert_eq!(ack.to_forwarded_bytes(1, Some(&[0; 32])), *ack.bytes());
+}
+
+fn with_header(
+    mut message: proto::Message,
+    edit: impl FnOnce(&mut proto::SlimHeader),
+) -> proto::Message {
+    if let Some(MessageType::Publish(p)) = message.message_type.as_mut() {
+        edit(p.header.as_mut().unwrap());
+    }
+    message
+}
+
+#[test]
+fn incomplete_messages_are_rejected() {
+    let empty = proto::Message::default();
+    assert_eq!(
+        Frame::from_message(&empty).unwrap_err(),
+        FrameError::NoMessageType
+    );
+
+    let no_dest = with_header(sample_publish(), |h| h.destination = None);
+    assert_eq!(
+        Frame::from_message(&no_dest).unwrap_err(),
+        FrameError::Missing("header destination name")
+    );
+    let no_encoded = with_header(sample_publish(), |h| {
+        h.source.as_mut().unwrap().name = None;
+    });
+    assert_eq!(
+        Frame::from_message(&no_encoded).unwrap_err(),
+        FrameError::Missing("header source name")
+    );
+
+    let mut no_session = sample_publish();
+    if let Some(MessageType::Publish(p)) = no_session.message_type.as_mut() {
+        p.session = None;
+    }
+    assert_eq!(
+        Frame::from_message(&no_session).unwrap_err(),
+        FrameError::Missing("publish session header")
+    );
+
+    let no_header = proto::Message {
+        message_type: Some(MessageType::Subscribe(proto::Subscribe::default())),
+        ..Default::default()
+    };
+    assert_eq!(
+        Frame::from_message(&no_header).unwrap_err(),
+        FrameError::Missing("header")
+    );
+
+    let empty_link = proto::Message {
+        message_type: Some(MessageType::Link(proto::Link::default())),
+        ..Default::default()
+    };
+    assert_eq!(
+        Frame::from_message(&empty_link).unwrap_err(),
+        FrameError::Missing("link negotiation payload")
+    );
+}
+
+#[test]
+fn ambiguous_encodings_are_rejected() {
+    let bytes = sample_publish().encode_to_vec();
+
+    // Two message_type arms: append a second publish body.
+    let mut doubled = bytes.clone();
+    doubled.extend_from_slice(&bytes);
+    assert!(matches!(
+        Frame::parse(Bytes::from(doubled)),
+        Err(FrameError::Duplicate {
+            message: "Message",
+            ..
+        })
+    ));
+
+    // Identity that is not UTF-8.
+    let bad_identity = with_header(sample_publish(), |h| h.identity = "\u{1}".into());
+    let mut raw = bad_identity.encode_to_vec();
+    // Patch the single identity byte (0x01) into 0xFF.
+    let identity_pos = raw
+        .windows(3)
+        .position(|w| w == [0x1A, 0x01, 0x01])
+        .unwrap();
+    raw[identity_pos + 2] = 0xFF;
+    assert!(matches!(
+        Frame::parse(Bytes::from(raw)),
+        Err(FrameError::NotUtf8 {
+            message: "SLIMHeader",
+            field: 3
+        })
+    ));
+}
+
+#[test]
+fn oversize_frames_are_rejected_before_parsing() {
+    let big = Bytes::from(vec![0u8; crate::MAX_FRAME_LEN + 1]);
+    assert_eq!(
+        Frame::parse(big).unwrap_err(),
+        FrameError::TooLarge(crate::MAX_FRAME_LEN + 1)
+    );
+}
+
+fn arb_name() -> impl Strategy<Value = proto::Name> {
+    (
+        "[a-z]{1,8}",
+        "[a-z]{1,8}",
+        "[a-z]{1,8}",
+        any::<u128>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(a, b, c, id, with_id, with_strings)| {
+            let mut n = Name::new(&a, &b, &c)
+                .unwrap()
+                .with_id(InstanceId(id))
+                .to_proto();
+            if !with_id {
+                n.name.as_mut().unwrap().name_id = None;
+            }
+            if !with_strings {
+                n.str_name = None;
+            }
+            n
+        })
+}
+
+prop_compose! {
+    fn arb_publish()(
+        source in arb_name(),
+        destination in arb_name(),
+        identity in ".{0,40}",
+        fanout in any::<u32>(),
+        ttl in any::<u32>(),
+        recv_from in proptest::option::of(any::<u64>()),
+        forward_to in proptest::option::of(any::<u64>()),
+        incoming in proptest::option::of(any::<u64>()),
+        error in proptest::option::of(any::<bool>()),
+        mac in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        blob in proptest::collection::vec(any::<u8>(), 0..64),
+        metadata in proptest::collection::hash_map("[a-z]{1,4}", "[a-z]{0,4}", 0..3),
+    ) -> proto::Message {
+        proto::Message {
+            message_type: Some(MessageType::Publish(proto::Publish {
+                header: Some(proto::SlimHeader {
+                    source: Some(source),
+                    destination: Some(destination),
+                    identity,
+                    fanout,
+                    version: "1.0".into(),
+                    ttl,
+                    recv_from,
+                    forward_to,
+                    incoming_conn: incoming,
+                    error,
+                    header_mac: mac.map(Bytes::from),
+                    e2e_header_sig: None,
+                }),
+                session: Some(proto::SessionHeader::default()),
+                msg: Some(proto::Content {
+                    content_type: Some(proto::content::ContentType::AppPayload(
+                        proto::ApplicationPayload { payload_type: "msg".into(), blob: Bytes::from(blob) },
+                    )),
+                }),
+            })),
+            metadata,
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_valid_publish_round_trips(message in arb_publish(), ttl in 1u32..100, with_mac in any::<bool>()) {
+        let frame = Frame::from_message(&message).unwrap();
+        prop_assert_eq!(frame.decode().unwrap(), message.clone());
+
+        let tag = [3u8; 32];
+        let mac = with_mac.then_some(&tag);
+        let out = frame.to_forwarded_bytes(ttl, mac);
+        prop_assert_eq!(out.len(), frame.forwarded_len(ttl, with_mac));
+        let mut expected = message;
+        if let Some(MessageType::Publish(p)) = expected.message_type.as_mut() {
+            let h = p.header.as_mut().unwrap();
+            h.ttl = ttl;
+            h.recv_from = None;
+            h.forward_to = None;
+            h.incoming_conn = None;
+            h.header_mac = mac.map(|t| Bytes::copy_from_slice(t));
+        }
+        prop_assert_eq!(proto::Message::decode(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        if let Ok(frame) = Frame::parse(Bytes::from(bytes)) {
+            // Whatever we accept, we can re-emit and parse again.
+            let again = Frame::parse(frame.to_forwarded_bytes(1, Some(&[0; 32]))).unwrap();
+            prop_assert_eq!(again.kind(), frame.kind());
+        }
+    }
+
+    #[test]
+    fn mutated_valid_frames_never_panic(
+        message in arb_publish(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut raw = message.encode_to_vec();
+        for (index, byte) in flips {
+            let i = index.index(raw.len());
+            raw[i] = byte;
+        }
+        if let Ok(frame) = Frame::parse(Bytes::from(raw)) {
+            let again = Frame::parse(frame.to_forwarded_bytes(2, None)).unwrap();
+            prop_assert_eq!(again.destination(), frame.destination());
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Just enough of the protobuf wire format to walk a message without decoding it.
+//!
+//! [`crate::frame`] uses this to find the routing header inside an encoded `Message` and to
+//! re-emit it with a new TTL and MAC while copying everything else byte for byte. Every read is
+//! bounds-checked and returns an error instead of panicking: these bytes come from the network.
+
+use bytes::BufMut;
+
+/// Why bytes are not a well-formed protobuf message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Input ended inside a field.
+    #[error("truncated field")]
+    Truncated,
+    /// A varint ran past ten bytes.
+    #[error("varint too long")]
+    VarintOverflow,
+    /// Wire types 3 and 4 (groups) and 6, 7 do not occur in SLIM messages.
+    #[error("unsupported wire type {0}")]
+    BadWireType(u8),
+    /// Field number 0 is invalid.
+    #[error("field number zero")]
+    ZeroField,
+}
+
+/// The wire types SLIM uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireType {
+    Varint,
+    LengthDelimited,
+}
+
+/// One field as found on the wire: its number, where it starts (tag included) and its value.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub number: u32,
+    /// Offset of the first tag byte in the walked buffer.
+    pub start: usize,
+    /// Offset one past the last byte of the field.
+    pub end: usize,
+    pub value: Value,
+}
+
+/// A field's value: a varint, a fixed-width value (skipped: SLIM uses none), or the byte range
+/// of a length-delimited payload.
+#[derive(Debug, Clone, Copy)]
+pub enum Value {
+    Varint(u64),
+    Fixed,
+    Bytes { start: usize, end: usize },
+}
+
+impl Field {
+    /// The payload range of a length-delimited field.
+    pub fn bytes(&self) -> Option<(usize, usize)> {
+        match self.value {
+            Value::Bytes { start, end } => Some((start, end)),
+            _ => None,
+        }
+    }
+
+    /// The value of a varint field.
+    pub fn varint(&self) -> Option<u64> {
+        match self.value {
+            Value::Varint(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Length of the whole field on the wire.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+/// Iterates the top-level fields of `buf[start..end]`, yielding offsets into `buf`.
+pub struct Fields<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// Walks `buf[start..end]`; callers pass ranges from earlier walks, so they are in bounds,
+    /// but the iterator still checks every access.
+    pub fn new(buf: &'a [u8], start: usize, end: usize) -> Self {
+        Fields {
+            buf,
+            pos: start,
+            end: end.min(buf.len()),
+        }
+    }
+
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            if self.pos >= self.end {
+                return Err(WireError::Truncated);
+            }
+            let byte = self.buf[self.pos];
+            self.pos += 1;
+            if shift == 63 && byte > 1 {
+                return Err(WireError::VarintOverflow);
+            }
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(WireError::VarintOverflow)
+    }
+
+    fn skip_fixed(&mut self, len: usize) -> Result<(), WireError> {
+        if self.end - self.pos < len {
+            return Err(WireError::Truncated);
+        }
+        self.pos += len;
+        Ok(())
+    }
+
+    fn next_field(&mut self) -> Result<Field, WireError> {
+        let start = self.pos;
+        let key = self.varint()?;
+        let number = u32::try_from(key >> 3).map_err(|_| WireError::ZeroField)?;
+        if number == 0 {
+            return Err(WireError::ZeroField);
+        }
+        let value = match (key & 7) as u8 {
+            0 => Value::Varint(self.varint()?),
+            1 => {
+                self.skip_fixed(8)?;
+                Value::Fixed
+            }
+            2 => {
+                let len = self.varint()?;
+                let len = usize::try_from(len).map_err(|_| WireError::Truncated)?;
+                let data_start = self.pos;
+                let data_end = data_start.checked_add(len).ok_or(WireError::Truncated)?;
+                if data_end > self.end {
+                    return Err(WireError::Truncated);
+                }
+                self.pos = data_end;
+                Value::Bytes {
+                    start: data_start,
+                    end: data_end,
+                }
+            }
+            5 => {
+                self.skip_fixed(4)?;
+                Value::Fixed
+            }
+            other => return Err(WireError::BadWireType(other)),
+        };
+        Ok(Field {
+            number,
+            start,
+            end: self.pos,
+            value,
+        })
+    }
+}
+
+impl Iterator for Fields<'_> {
+    type Item = Result<Field, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let field = self.next_field();
+        if field.is_err() {
+            // Stop after the first error: the rest of the buffer cannot be framed.
+            self.pos = self.end;
+        }
+        Some(field)
+    }
+}
+
+/// Encoded length of a varint.
+pub fn varint_len(value: u64) -> usize {
+    // 1 byte per started group of 7 bits; zero still takes one byte.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Appends a varint.
+pub fn put_varint(out: &mut impl BufMut, mut value: u64) {
+    while value >= 0x80 {
+        out.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.put_u8(value as u8);
+}
+
+/// Appends the key of a field.
+pub fn put_key(out: &mut impl BufMut, number: u32, wire_type: WireType) {
+    let wire = match wire_type {
+        WireType::Varint => 0,
+        WireType::LengthDelimited => 2,
+    };
+    put_varint(out, (u64::from(number) << 3) | wire);
+}
+
+/// Length of a varint field with its key (field numbers below 16 take one key byte).
+pub fn varint_field_len(number: u32, value: u64) -> usize {
+    varint_len(u64::from(number) << 3) + varint_len(value)
+}
+
+/// Length of a length-delimited field with its key and length prefix.
+pub fn bytes_field_len(number: u32, payload_len: usize) -> usize {
+    varint_len(u64::from(number) << 3) + varint_len(payload_len as u64) + payload_len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths_match_encoding() {
+        for value in [0u64, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, value);
+            assert_eq!(buf.len(), varint_len(value), "value {value}");
+            let mut fields = Fields::new(&[], 0, 0);
+            fields.buf = &buf;
+            fields.end = buf.len();
+            assert_eq!(fields.varint(), Ok(value));
+        }
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors_not_panics() {
+        let cases: &[&[u8]] = &[
+            &[0x0A],             // field 1, length missing
+            &[0x0A, 0x05, 1, 2], // length beyond the end
+            &[0x08],             // varint value missing
+            &[0x00, 0x00],       // field number zero
+            &[0x0B],             // start group
+            &[0x09, 1, 2, 3],    // fixed64 truncated
+            &[
+                0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F,
+            ],
+        ];
+        for case in cases {
+            let result: Result<Vec<_>, _> = Fields::new(case, 0, case.len()).collect();
+            assert!(result.is_err(), "{case:?} should fail");
+        }
+    }
+}
