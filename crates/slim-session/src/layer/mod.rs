@@ -347,9 +347,14 @@ impl SessionLayer {
             }
         };
         let id = SessionId(inbound.session_id);
-        let Some(session) = self.sessions.get(&id) else {
-            self.presession(now, inbound);
-            return;
+        // Discovery is stateless even when the session exists here (a member being invited
+        // again is found and then refused by the moderator).
+        let session = match self.sessions.get(&id) {
+            Some(session) if inbound.kind != proto::SessionMessageType::DiscoveryRequest => session,
+            _ => {
+                self.presession(now, inbound);
+                return;
+            }
         };
         if wire::is_command(inbound.kind) && session.uses_mls() {
             let wall = self.wall(now);
@@ -581,6 +586,12 @@ impl SessionLayer {
     /// A session's roster (this application first).
     pub fn participants(&self, session: SessionId) -> Option<Vec<ParticipantInfo>> {
         self.sessions.get(&session).map(Session::participants)
+    }
+
+    /// Data messages of a session sent but not yet acknowledged by every online member
+    /// (bounded by [`LayerConfig::window`]).
+    pub fn outstanding(&self, session: SessionId) -> usize {
+        self.sessions.get(&session).map_or(0, Session::outstanding)
     }
 
     /// Messages waiting in a session's inbox.

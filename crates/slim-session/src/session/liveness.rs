@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use super::roster::Roster;
-use crate::event::MemberStatus;
 use slim_wire::Name;
 
 /// Heartbeat schedule of one session.
@@ -27,7 +26,8 @@ pub(crate) struct Liveness {
 pub(crate) struct Tick {
     /// Send a heartbeat now.
     pub beat: bool,
-    /// Members to declare offline.
+    /// Members silent for too long (online or not: a point-to-point session ends when its
+    /// peer falls silent, whatever its status).
     pub silent: Vec<Name>,
 }
 
@@ -84,7 +84,7 @@ impl Liveness {
         let silence = self.interval.saturating_mul(self.max_missed);
         tick.silent = roster
             .iter()
-            .filter(|m| m.status == MemberStatus::Online && m.last_heard + silence <= now)
+            .filter(|m| m.last_heard + silence <= now)
             .map(|m| m.name.clone())
             .collect();
         tick

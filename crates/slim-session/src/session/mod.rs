@@ -247,6 +247,11 @@ impl Session {
         }
     }
 
+    /// Data messages not yet acknowledged by every online member.
+    pub fn outstanding(&self) -> usize {
+        self.sender.outstanding()
+    }
+
     /// The roster, this endpoint first.
     pub fn participants(&self) -> Vec<ParticipantInfo> {
         self.roster.to_info(&self.me)
@@ -388,7 +393,10 @@ impl Session {
                 break;
             }
             for name in unresponsive {
-                self.member_offline(ctx, &name, &mut fx);
+                self.member_offline(ctx, &name, false, &mut fx);
+                if self.is_closed() {
+                    return;
+                }
             }
         }
     }
@@ -494,8 +502,17 @@ impl Session {
 
     // ----- liveness transitions -----------------------------------------------------------
 
-    /// Declares `name` offline: stop sending to it and waiting for it.
-    fn member_offline(&mut self, ctx: &mut Ctx<'_>, name: &Name, fx: &mut Effects) {
+    /// Declares `name` offline: stop sending to it and waiting for it. `silent` means it
+    /// missed its heartbeats (as opposed to not acknowledging data or announcing a soft
+    /// close): for a point-to-point peer that ends the session, since nobody is left.
+    fn member_offline(&mut self, ctx: &mut Ctx<'_>, name: &Name, silent: bool, fx: &mut Effects) {
+        if silent
+            && self.config.kind == SessionKind::PointToPoint
+            && self.roster.get(name).is_some()
+        {
+            self.terminate(ctx, CloseReason::PeerUnreachable);
+            return;
+        }
         let Some(member) = self.roster.get_mut(name) else {
             return;
         };
@@ -503,17 +520,13 @@ impl Session {
             return;
         }
         member.status = MemberStatus::Offline;
-        debug!(session = %self.id, member = %name, "member offline");
+        debug!(session = %self.id, member = %name, silent, "member offline");
         self.sender.remove_endpoint(name, Removal::Unreachable, fx);
         ctx.io.events.push_back(Event::Participant {
             session: self.id,
             name: name.clone(),
             change: ParticipantChange::Offline,
         });
-        if self.config.kind == SessionKind::PointToPoint {
-            self.terminate(ctx, CloseReason::PeerUnreachable);
-            return;
-        }
         for purpose in self.control.forget(name) {
             self.on_request_done(ctx, purpose, None);
         }
@@ -643,7 +656,7 @@ impl Session {
         }
         let mut fx = Effects::default();
         for name in tick.silent {
-            self.member_offline(ctx, &name, &mut fx);
+            self.member_offline(ctx, &name, true, &mut fx);
             if self.is_closed() {
                 return;
             }

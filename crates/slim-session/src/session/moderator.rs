@@ -333,7 +333,7 @@ impl Session {
         if purpose == Purpose::Update && !missing.is_empty() {
             let mut fx = Effects::default();
             for name in &missing {
-                self.member_offline(ctx, name, &mut fx);
+                self.member_offline(ctx, name, false, &mut fx);
             }
             self.apply(ctx, fx);
         }

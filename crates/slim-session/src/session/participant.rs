@@ -416,7 +416,7 @@ impl Session {
         let epoch_matches = update.epoch == mls::announced_epoch(self.mls.as_ref());
         if !online {
             let mut fx = Effects::default();
-            self.member_offline(ctx, &subject, &mut fx);
+            self.member_offline(ctx, &subject, false, &mut fx);
             self.apply(ctx, fx);
         } else if epoch_matches {
             self.member_online(ctx, &subject);

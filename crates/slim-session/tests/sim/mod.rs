@@ -85,6 +85,8 @@ pub struct Endpoint {
     pub layer: SessionLayer,
     pub name: Name,
     pub alive: bool,
+    /// When set, the driver stops taking messages from `poll_transmit`.
+    pub clogged: bool,
     pub reader: Reader,
     /// Every event except `Readable`, `Subscribe` and `Unsubscribe` (handled by the sim).
     pub events: Vec<Event>,
@@ -183,6 +185,7 @@ impl Sim {
             layer,
             name,
             alive: true,
+            clogged: false,
             reader: Reader::Eager,
             events: Vec::new(),
             inbox: HashMap::new(),
@@ -208,6 +211,15 @@ impl Sim {
         } else {
             self.partitions.remove(&(a, b));
             self.partitions.remove(&(b, a));
+        }
+    }
+
+    /// Cuts (or restores) the path from `from` to `to` only.
+    pub fn cut_one_way(&mut self, from: usize, to: usize, cut: bool) {
+        if cut {
+            self.partitions.insert((from, to));
+        } else {
+            self.partitions.remove(&(from, to));
         }
     }
 
@@ -306,7 +318,10 @@ impl Sim {
             if !self.endpoints[index].alive {
                 return;
             }
-            while let Some(message) = self.endpoints[index].layer.poll_transmit() {
+            while !self.endpoints[index].clogged {
+                let Some(message) = self.endpoints[index].layer.poll_transmit() else {
+                    break;
+                };
                 progressed = true;
                 self.route(index, message);
             }
