@@ -1,6 +1,7 @@
 //! The data path: per-sender message ids, acknowledgements, retransmission, ordering.
 //!
 //! - `seq.rs`: 31-bit serial-number arithmetic of data message ids.
+//! - `rtt.rs`: the round-trip estimate behind the data retransmission timeout.
 //! - `sender.rs`: [`DataSender`], the outbound window (ids, acks, retransmission, RTX
 //!   replies, flow control).
 //! - `receiver.rs`: [`DataReceiver`], per-source reorder buffers, RTX requests, loss
@@ -11,6 +12,7 @@
 //! what they want sent or delivered through [`Effects`].
 
 mod receiver;
+mod rtt;
 mod sender;
 pub(crate) mod seq;
 #[cfg(test)]

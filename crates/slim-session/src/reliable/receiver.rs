@@ -1,7 +1,8 @@
 //! [`DataReceiver`]: the inbound half of a session's data path.
 //!
 //! Reliable mode keeps one reorder buffer per source and delivers each source's messages in
-//! id order. A gap triggers one `RtxRequest` per missing id, retried on a timer; a missing
+//! id order. A gap still open after a short reorder grace triggers one `RtxRequest` per
+//! missing id, retried on a timer; a missing
 //! message whose requests run out, or whose sender answers with an error, is reported as
 //! lost *in its place* and delivery continues with the next one (upstream tears the session
 //! down instead).
@@ -23,7 +24,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slim_wire::proto::{SessionMessageType, SessionType};
 use slim_wire::{Name, NameKey};
@@ -55,11 +56,20 @@ pub(crate) enum Classification {
 #[derive(Debug)]
 enum Slot {
     Received(Box<Inbound>),
+    /// Missing. `asked` is false during the reorder grace, before the first request.
     Requested {
         retries_left: u32,
         deadline: Instant,
+        asked: bool,
     },
     Lost,
+}
+
+/// How long a gap may stay open before it is requested: long enough for ordinary
+/// reordering to fill it, short against the retransmission interval. Upstream requests at
+/// once, so every reordering costs a retransmission there.
+fn reorder_grace(retries: &Retries) -> Duration {
+    (retries.interval / 10).clamp(Duration::from_millis(1), Duration::from_millis(100))
 }
 
 #[derive(Debug)]
@@ -122,11 +132,6 @@ impl DataReceiver {
         self.reliable.is_some()
     }
 
-    /// Messages held out of order.
-    pub fn buffered(&self) -> usize {
-        self.buffered_total
-    }
-
     /// Classifies a data message from `source` with `id` (Msg or RTX reply).
     pub fn classify(&self, source: &Name, id: u32, direct: bool) -> Classification {
         if direct || !seq::is_sequential(id) {
@@ -185,9 +190,9 @@ impl DataReceiver {
         {
             return;
         }
-        let mut requests = Vec::new();
+        let mut gaps = Vec::new();
         if offset >= state.known {
-            let deadline = now + retries.interval;
+            let deadline = now + reorder_grace(&retries);
             for gap in state.known..offset {
                 let gap_id = seq::add(state.next, gap);
                 state.slots.insert(
@@ -195,17 +200,16 @@ impl DataReceiver {
                     Slot::Requested {
                         retries_left: retries.max_retries,
                         deadline,
+                        asked: false,
                     },
                 );
-                requests.push((gap_id, deadline));
+                gaps.push((gap_id, deadline));
             }
             state.known = offset + 1;
         }
         state.slots.insert(id, Slot::Received(Box::new(message)));
         self.buffered_total += 1;
-        let name = state.name.clone();
-        for (gap_id, deadline) in requests {
-            fx.transmit.push(self.rtx_request(&name, gap_id));
+        for (gap_id, deadline) in gaps {
             self.timers.push(Reverse((deadline, key, gap_id)));
         }
         self.deliver_ready(key, fx);
@@ -297,12 +301,23 @@ impl DataReceiver {
             let Some(Slot::Requested {
                 retries_left,
                 deadline: current,
+                asked,
             }) = state.slots.get_mut(&id)
             else {
                 continue;
             };
             if *current != deadline {
                 continue; // stale timer entry
+            }
+            if !*asked {
+                // The reorder grace is over: ask for it.
+                *asked = true;
+                *current = now + retries.interval;
+                let next = *current;
+                let name = state.name.clone();
+                fx.transmit.push(self.rtx_request(&name, id));
+                self.timers.push(Reverse((next, key, id)));
+                continue;
             }
             if *retries_left == 0 {
                 let name = state.name.clone();

@@ -4,9 +4,11 @@
 //! acknowledged it. The ring is the flow-control window: its span (oldest unfinished id to
 //! newest) never exceeds `window`, so a receiver never has to buffer more than `window`
 //! messages out of order, and `publish` is refused with `WouldBlock` until the oldest message
-//! finishes. Each message has one retransmission timer; on expiry a unicast copy goes to each
-//! endpoint still missing, and when retries run out the publish completes with
-//! `NotAcknowledged` naming them (upstream reports success instead).
+//! finishes. Each message has one retransmission timer, set from the measured round trip
+//! (`rtt.rs`) and doubled per retry up to the configured interval; on expiry a unicast copy
+//! goes to each endpoint still missing. When the retry budget (`interval × (max_retries + 1)`,
+//! as upstream) is spent the publish completes with `NotAcknowledged` naming them (upstream
+//! reports success instead).
 //!
 //! An `RtxRequest` is answered from the ring but does not count as an acknowledgement: the
 //! message stays until the requester acks it (our receivers ack RTX replies; upstream
@@ -19,12 +21,13 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slim_wire::proto::{SessionMessageType, SessionType};
 use slim_wire::{MAX_FANOUT, Name};
 
+use super::rtt::RttEstimator;
 use super::{Effects, seq};
 use crate::config::Retries;
 use crate::event::{CompletionError, CompletionId};
@@ -79,8 +82,16 @@ struct Slot {
     pending: Vec<Name>,
     /// Endpoints that became unreachable before acknowledging.
     failed: Vec<Name>,
-    retries_left: u32,
+    /// Next retransmission.
     deadline: Option<Instant>,
+    /// First transmission (None until sent).
+    first_sent: Option<Instant>,
+    /// When retries run out: `interval × (max_retries + 1)` after the first send.
+    give_up_at: Option<Instant>,
+    /// Current retransmission timeout (doubles per retry, capped at the interval).
+    backoff: Duration,
+    /// Sent more than once: its ack is no round-trip sample (Karn).
+    retransmitted: bool,
     sent: bool,
 }
 
@@ -104,6 +115,7 @@ pub(crate) struct DataSender {
     endpoints: Vec<Endpoint>,
     /// A publish was refused: report `writable` when room returns.
     blocked: bool,
+    rtt: RttEstimator,
 }
 
 impl DataSender {
@@ -121,6 +133,7 @@ impl DataSender {
             timers: BinaryHeap::new(),
             endpoints: Vec::new(),
             blocked: false,
+            rtt: RttEstimator::new(reliable.map_or(Duration::from_secs(1), |r| r.interval)),
         }
     }
 
@@ -180,8 +193,11 @@ impl DataSender {
             completion,
             pending: Vec::new(),
             failed: Vec::new(),
-            retries_left: 0,
             deadline: None,
+            first_sent: None,
+            give_up_at: None,
+            backoff: Duration::ZERO,
+            retransmitted: false,
             sent: false,
         }));
         if !self.endpoints.is_empty() {
@@ -213,7 +229,8 @@ impl DataSender {
                 }
             }
             Some(retries) => {
-                let deadline = now + retries.interval;
+                let backoff = self.rtt.rto();
+                let deadline = now + backoff;
                 self.timers.push(Reverse((deadline, id)));
                 self.direct.insert(
                     id,
@@ -223,8 +240,11 @@ impl DataSender {
                         target: Some(target),
                         completion,
                         failed: Vec::new(),
-                        retries_left: retries.max_retries,
                         deadline: Some(deadline),
+                        first_sent: Some(now),
+                        give_up_at: Some(now + retries.budget()),
+                        backoff,
+                        retransmitted: false,
                         sent: true,
                     },
                 );
@@ -283,15 +303,18 @@ impl DataSender {
     fn send_slot(&mut self, now: Instant, id: u32, fx: &mut Effects) {
         let Some(retries) = self.reliable else { return };
         let pending: Vec<Name> = self.endpoints.iter().map(|e| e.name.clone()).collect();
-        let deadline = now + retries.interval;
+        let backoff = self.rtt.rto();
+        let deadline = now + backoff;
         let message = match self.slot(id) {
             Some(slot) => self.build(id, &slot.payload, None, None),
             None => return,
         };
         if let Some(slot) = self.slot_mut(id) {
             slot.pending = pending;
-            slot.retries_left = retries.max_retries;
             slot.deadline = Some(deadline);
+            slot.first_sent = Some(now);
+            slot.give_up_at = Some(now + retries.budget());
+            slot.backoff = backoff;
             slot.sent = true;
         }
         self.timers.push(Reverse((deadline, id)));
@@ -370,7 +393,7 @@ impl DataSender {
     }
 
     /// An acknowledgement (MsgAck, or our receivers' ack of an RTX reply) from `from`.
-    pub fn on_ack(&mut self, from: &Name, id: u32, fx: &mut Effects) {
+    pub fn on_ack(&mut self, now: Instant, from: &Name, id: u32, fx: &mut Effects) {
         let Some(slot) = self.slot_mut(id) else {
             return;
         };
@@ -378,7 +401,15 @@ impl DataSender {
             return;
         };
         slot.pending.swap_remove(pos);
-        if slot.pending.is_empty() {
+        let sample = match (slot.retransmitted, slot.first_sent) {
+            (false, Some(sent)) => Some(now.saturating_duration_since(sent)),
+            _ => None,
+        };
+        let done = slot.pending.is_empty();
+        if let Some(rtt) = sample {
+            self.rtt.sample(rtt);
+        }
+        if done {
             self.finish(id, fx);
         }
     }
@@ -416,12 +447,16 @@ impl DataSender {
 
     /// Answers an `RtxRequest` from `from` for `id`: the message again as an `RtxReply`, or an
     /// error reply when it is gone or predates the requester's membership.
-    pub fn on_rtx_request(&self, from: &Name, id: u32, fx: &mut Effects) {
+    pub fn on_rtx_request(&mut self, from: &Name, id: u32, fx: &mut Effects) {
         let eligible = self
             .endpoints
             .iter()
             .find(|e| &e.name == from)
             .is_none_or(|e| !seq::is_sequential(id) || seq::at_or_after(id, e.first_id));
+        // Its ack will no longer measure one round trip (Karn).
+        if eligible && let Some(slot) = self.slot_mut(id) {
+            slot.retransmitted = true;
+        }
         let found = self.slot(id).filter(|s| s.sent && eligible);
         let mut reply = match found {
             Some(slot) => self.build(id, &slot.payload, slot.target.as_ref(), Some(from)),
@@ -462,7 +497,7 @@ impl DataSender {
             if slot.deadline != Some(deadline) {
                 continue; // stale entry
             }
-            if slot.retries_left == 0 {
+            if slot.give_up_at.is_none_or(|limit| now >= limit) {
                 let missing = slot.pending.clone();
                 if let Some(slot) = self.slot_mut(id) {
                     slot.failed.append(&mut slot.pending);
@@ -477,9 +512,18 @@ impl DataSender {
                 .map(|to| self.build(id, &slot.payload, slot.target.as_ref(), Some(to)))
                 .collect();
             fx.transmit.extend(copies);
-            let next = now + retries.interval;
+            if !slot.retransmitted {
+                self.rtt.on_timeout(slot.backoff);
+            }
+            let Some(slot) = self.slot(id) else { continue };
+            let backoff = (slot.backoff * 2).min(retries.interval);
+            let next = match slot.give_up_at {
+                Some(limit) => (now + backoff).min(limit),
+                None => now + backoff,
+            };
             if let Some(slot) = self.slot_mut(id) {
-                slot.retries_left -= 1;
+                slot.backoff = backoff;
+                slot.retransmitted = true;
                 slot.deadline = Some(next);
             }
             self.timers.push(Reverse((next, id)));

@@ -74,10 +74,10 @@ fn ids_start_at_one_and_the_window_bounds_what_is_in_flight() {
     s.mark_blocked();
     // Acking a later message does not free room: the window is a span from the oldest.
     let mut fx = Effects::default();
-    s.on_ack(&name("a", 2), 2, &mut fx);
+    s.on_ack(now, &name("a", 2), 2, &mut fx);
     assert!(!s.has_room());
     assert!(!fx.writable);
-    s.on_ack(&name("a", 2), 1, &mut fx);
+    s.on_ack(now, &name("a", 2), 1, &mut fx);
     assert!(s.has_room());
     assert!(fx.writable, "room came back after a WouldBlock");
     assert_eq!(
@@ -95,25 +95,59 @@ fn retransmission_goes_unicast_to_the_missing_and_exhaustion_names_them() {
     s.add_endpoint(now, name("b", 3), &mut fx);
     s.publish(now, payload(0), Some(CompletionId(9)), &mut fx);
     assert_eq!(ids(&fx), vec![(1, T::Msg, name("chan", 9).to_string())]);
-    s.on_ack(&name("a", 2), 1, &mut fx);
+    s.on_ack(now, &name("a", 2), 1, &mut fx);
 
-    for retry in 1..=2 {
+    // Retransmissions back off from the initial timeout (no round-trip sample yet) up to the
+    // interval; each goes to b alone. The budget is interval × (max_retries + 1) = 3 s.
+    let mut at = now;
+    let mut retransmissions = 0;
+    let failed_at = loop {
+        at = s.next_timeout().expect("a timer while unacknowledged");
         let mut fx = Effects::default();
-        s.on_timeout(now + Duration::from_secs(retry), &mut fx);
+        s.on_timeout(at, &mut fx);
+        if !fx.completions.is_empty() {
+            assert!(fx.transmit.is_empty());
+            assert_eq!(
+                fx.completions,
+                vec![(
+                    CompletionId(9),
+                    Err(CompletionError::NotAcknowledged(vec![name("b", 3)]))
+                )]
+            );
+            assert_eq!(fx.unresponsive, vec![name("b", 3)]);
+            break at;
+        }
         assert_eq!(ids(&fx), vec![(1, T::Msg, name("b", 3).to_string())]);
-    }
-    let mut fx = Effects::default();
-    s.on_timeout(now + Duration::from_secs(3), &mut fx);
-    assert!(fx.transmit.is_empty());
-    assert_eq!(
-        fx.completions,
-        vec![(
-            CompletionId(9),
-            Err(CompletionError::NotAcknowledged(vec![name("b", 3)]))
-        )]
-    );
-    assert_eq!(fx.unresponsive, vec![name("b", 3)]);
+        retransmissions += 1;
+    };
+    assert_eq!(failed_at - now, Duration::from_secs(3));
+    assert_eq!(retransmissions, 4, "at 0.2, 0.6, 1.4 and 2.4 s");
     assert!(s.is_idle());
+}
+
+#[test]
+fn acknowledgements_tune_the_retransmission_timeout() {
+    let now = Instant::now();
+    let mut s = sender(8, true);
+    let mut fx = Effects::default();
+    s.add_endpoint(now, name("a", 2), &mut fx);
+    for n in 0..5u32 {
+        let sent = now + Duration::from_millis(u64::from(n) * 100);
+        s.publish(sent, payload(n as u8), None, &mut fx);
+        s.on_ack(
+            sent + Duration::from_millis(20),
+            &name("a", 2),
+            n + 1,
+            &mut fx,
+        );
+    }
+    let sent = now + Duration::from_secs(1);
+    s.publish(sent, payload(9), None, &mut fx);
+    let timeout = s.next_timeout().unwrap() - sent;
+    assert!(
+        timeout < Duration::from_millis(100),
+        "{timeout:?} follows the 20 ms round trip"
+    );
 }
 
 #[test]
@@ -175,9 +209,9 @@ fn an_unreachable_member_fails_only_what_it_did_not_ack() {
     s.add_endpoint(now, name("b", 3), &mut fx);
     s.publish(now, payload(0), Some(CompletionId(1)), &mut fx);
     s.publish(now, payload(1), Some(CompletionId(2)), &mut fx);
-    s.on_ack(&name("a", 2), 1, &mut fx);
-    s.on_ack(&name("b", 3), 1, &mut fx);
-    s.on_ack(&name("a", 2), 2, &mut fx);
+    s.on_ack(now, &name("a", 2), 1, &mut fx);
+    s.on_ack(now, &name("b", 3), 1, &mut fx);
+    s.on_ack(now, &name("a", 2), 2, &mut fx);
     let mut fx = Effects::default();
     s.remove_endpoint(&name("b", 3), Removal::Unreachable, &mut fx);
     assert_eq!(
@@ -258,13 +292,15 @@ fn delivery_is_in_order_with_requests_for_gaps() {
     receive(&mut r, now, &a, 1, &mut fx);
     receive(&mut r, now, &a, 4, &mut fx);
     assert_eq!(delivered(&fx), vec![Some(1)]);
+    // Gaps are requested only after the reorder grace (a tenth of the interval).
+    assert!(fx.transmit.is_empty());
+    r.on_timeout(now + Duration::from_millis(100), &mut fx);
     let requests: Vec<(u32, T)> = fx
         .transmit
         .iter()
         .map(|o| (o.message_id(), o.kind))
         .collect();
     assert_eq!(requests, vec![(2, T::RtxRequest), (3, T::RtxRequest)]);
-    assert_eq!(r.buffered(), 1);
 
     let mut fx = Effects::default();
     assert_eq!(
@@ -275,7 +311,6 @@ fn delivery_is_in_order_with_requests_for_gaps() {
     assert!(fx.received.is_empty());
     receive(&mut r, now, &a, 2, &mut fx);
     assert_eq!(delivered(&fx), vec![Some(2), Some(3), Some(4)]);
-    assert_eq!(r.buffered(), 0);
     assert_eq!(r.classify(&a, 1, false), Classification::Duplicate);
     assert_eq!(r.classify(&a, 5 + 16, false), Classification::TooFarAhead);
 }
@@ -301,13 +336,17 @@ fn requests_are_retried_then_given_up() {
     let mut fx = Effects::default();
     receive(&mut r, now, &a, 1, &mut fx);
     receive(&mut r, now, &a, 3, &mut fx);
+    let asked = now + Duration::from_millis(100);
+    let mut fx = Effects::default();
+    r.on_timeout(asked, &mut fx);
+    assert_eq!(fx.transmit.len(), 1, "first request after the grace");
     for second in 1..=2 {
         let mut fx = Effects::default();
-        r.on_timeout(now + Duration::from_secs(second), &mut fx);
+        r.on_timeout(asked + Duration::from_secs(second), &mut fx);
         assert_eq!(fx.transmit.len(), 1, "retry {second}");
     }
     let mut fx = Effects::default();
-    r.on_timeout(now + Duration::from_secs(3), &mut fx);
+    r.on_timeout(asked + Duration::from_secs(3), &mut fx);
     assert_eq!(delivered(&fx), vec![None, Some(3)]);
     assert!(r.next_timeout().is_none() || fx.transmit.is_empty());
 }
@@ -320,6 +359,7 @@ fn a_stream_joined_mid_way_skips_history_silently() {
     let mut fx = Effects::default();
     // First message 5: ids 1..4 are requested (they may have been lost) ...
     receive(&mut r, now, &a, 5, &mut fx);
+    r.on_timeout(now + Duration::from_millis(100), &mut fx);
     assert_eq!(fx.transmit.len(), 4);
     // ... the sender says they were never ours: skipped without a loss report.
     for id in 1..5 {
@@ -336,6 +376,7 @@ fn a_stream_joined_mid_way_skips_history_silently() {
     let mut fx = Effects::default();
     receive(&mut r, now, &b, 1000, &mut fx);
     assert_eq!(delivered(&fx), vec![Some(1000)]);
+    r.on_timeout(now + Duration::from_secs(1), &mut fx);
     assert!(fx.transmit.is_empty());
 }
 

@@ -3,11 +3,12 @@
 //! Receiving a data message goes: duplicate check (before decryption: MLS keys are single
 //! use) → room check → decryption → acknowledgement → reorder buffer → inbox.
 //!
-//! Flow control on the receiving side: the inbox plus the reorder buffers hold at most
-//! `receive_buffer` messages. Beyond that, new messages are *deferred*: kept (up to one
-//! window) but not acknowledged, so the sender's window stops it; when the application takes
-//! messages with `recv`, deferred ones are acknowledged and move on. A receiver that does not
-//! read therefore slows its sender down instead of growing without bound or losing data.
+//! Flow control on the receiving side: once the inbox holds `receive_buffer` messages the
+//! application has not taken, new messages are *deferred*: kept (up to one window) but not
+//! acknowledged, so the sender's window stops it; when the application takes messages with
+//! `recv`, deferred ones are acknowledged and move on. A receiver that does not read therefore
+//! slows its sender down instead of growing without bound or losing data. Memory per session
+//! is bounded by `receive_buffer` + the reorder range (2 × window) + the deferred window.
 
 use rand::Rng;
 use slim_wire::proto::SessionMessageType as T;
@@ -71,9 +72,11 @@ impl Session {
         self.apply(ctx, fx);
     }
 
-    /// True when the application holds as much as it may.
+    /// True when the application holds as much as it may. Only the inbox counts: the
+    /// reorder buffers are bounded by the receiver's range, and counting them here would
+    /// defer the very retransmission that lets them drain.
     fn inbox_full(&self, ctx: &Ctx<'_>) -> bool {
-        self.inbox.len() + self.receiver.buffered() >= ctx.config.receive_buffer
+        self.inbox.len() >= ctx.config.receive_buffer
     }
 
     /// A Msg or RtxReply from the network (or from the deferred / held queues).

@@ -414,7 +414,7 @@ impl Session {
             T::MsgAck => {
                 let mut fx = Effects::default();
                 self.sender
-                    .on_ack(&message.source, message.message_id, &mut fx);
+                    .on_ack(ctx.now, &message.source, message.message_id, &mut fx);
                 self.apply(ctx, fx);
             }
             T::RtxRequest => {
