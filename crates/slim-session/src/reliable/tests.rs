@@ -99,10 +99,9 @@ fn retransmission_goes_unicast_to_the_missing_and_exhaustion_names_them() {
 
     // Retransmissions back off from the initial timeout (no round-trip sample yet) up to the
     // interval; each goes to b alone. The budget is interval × (max_retries + 1) = 3 s.
-    let mut at = now;
     let mut retransmissions = 0;
     let failed_at = loop {
-        at = s.next_timeout().expect("a timer while unacknowledged");
+        let at = s.next_timeout().expect("a timer while unacknowledged");
         let mut fx = Effects::default();
         s.on_timeout(at, &mut fx);
         if !fx.completions.is_empty() {
