@@ -108,11 +108,18 @@ impl Inbound {
             message_id: session.message_id,
             message,
         };
-        if is_command(kind) {
-            match inbound.body() {
-                Body::Command(payload) if command_matches(kind, payload) => {}
-                _ => return Err(InboundError::PayloadMismatch(kind)),
+        match (kind, inbound.body()) {
+            (k, Body::Command(payload)) if is_command(k) && command_matches(k, payload) => {}
+            (k, _) if is_command(k) => return Err(InboundError::PayloadMismatch(k)),
+            // Data must carry an application payload (an error RTX reply may carry none).
+            (SessionMessageType::Msg, Body::App) => {}
+            (SessionMessageType::RtxReply, Body::App) => {}
+            (SessionMessageType::RtxReply, Body::Empty) if inbound.is_error() => {}
+            (SessionMessageType::Msg | SessionMessageType::RtxReply, _) => {
+                return Err(InboundError::PayloadMismatch(kind));
             }
+            // Acks and requests: any content is ignored.
+            _ => {}
         }
         Ok(inbound)
     }

@@ -259,6 +259,15 @@ fn inbound_validation_rejects_what_cannot_be_a_session_message() {
         Inbound::parse(wrong.message).unwrap_err(),
         InboundError::PayloadMismatch(T::GroupAck)
     );
+    // Data without an application payload.
+    let mut hollow = envelope(&a, &b, 1).empty(T::Msg, 1, false);
+    if let Some(proto::message::MessageType::Publish(p)) = &mut hollow.message.message_type {
+        p.msg = None;
+    }
+    assert_eq!(
+        Inbound::parse(hollow.message).unwrap_err(),
+        InboundError::PayloadMismatch(T::Msg)
+    );
     // Unknown and unspecified types.
     let mut unknown = good.message.clone();
     if let Some(proto::message::MessageType::Publish(p)) = &mut unknown.message_type {
