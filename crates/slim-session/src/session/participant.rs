@@ -294,21 +294,33 @@ impl Session {
             else {
                 return;
             };
+            let removes_me = update.op == GroupUpdateOp::Remove as i32
+                && update
+                    .participant
+                    .as_ref()
+                    .and_then(|p| p.name.as_ref())
+                    .and_then(|n| Name::from_proto(n).ok())
+                    .is_some_and(|n| n == self.me);
+            let mut failed = None;
             if let Some(state) = self.mls.as_mut() {
                 state.commit_id = commit_id;
                 let commit = update.mls.as_ref().map(|m| m.mls_content.clone());
-                if let (Some(group), Some(commit)) = (state.group_mut(), commit)
+                // The commit that removes us cannot (and need not) be applied.
+                if !removes_me
+                    && let (Some(group), Some(commit)) = (state.group_mut(), commit)
                     && let Err(e) = group.process_commit(&commit)
                 {
-                    warn!(session = %self.id, error = %e, commit_id, "commit failed; asking to rejoin");
-                    self.apply_update(ctx, update);
-                    self.ask_rejoin(ctx);
-                    continue;
+                    failed = Some(e);
                 }
             }
             self.apply_update(ctx, update);
             if self.is_closed() {
                 return;
+            }
+            if let Some(e) = failed {
+                warn!(session = %self.id, error = %e, commit_id, "commit failed; asking to rejoin");
+                self.ask_rejoin(ctx);
+                continue;
             }
             self.retry_held(ctx);
         }
