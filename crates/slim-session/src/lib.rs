@@ -60,5 +60,5 @@ pub use event::{
 pub use io::Stats;
 pub use layer::{BuildError, Payload, SessionLayer, SessionLayerBuilder};
 pub use security::{
-    Decrypted, Identity, MemberAdded, MemberRef, MlsGroup, MlsProvider, SecurityError, Unverified,
+    Decrypted, Identity, MemberAdded, MemberId, MlsGroup, MlsProvider, SecurityError, Unverified,
 };

@@ -100,6 +100,10 @@ impl Identity for Unverified {
     }
 }
 
+/// How an MLS group names a member (derived from its credential by the MLS layer, stable for
+/// the life of the group).
+pub type MemberId = String;
+
 /// The outcome of adding (or re-adding) a member.
 #[derive(Clone, Debug)]
 pub struct MemberAdded {
@@ -108,12 +112,8 @@ pub struct MemberAdded {
     /// The welcome for the new member (serialized MLSMessage, with ratchet tree).
     pub welcome: Vec<u8>,
     /// How to refer to the new member in later removals.
-    pub member: MemberRef,
+    pub member: MemberId,
 }
-
-/// An opaque reference to a member of an MLS group (its leaf index).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MemberRef(pub u32);
 
 /// A decrypted application message.
 #[derive(Clone, Debug)]
@@ -124,17 +124,26 @@ pub struct Decrypted {
     pub aad: Vec<u8>,
 }
 
-/// The application's MLS client: one per app, shared by its sessions.
+/// The application's MLS client: one per app, shared by its sessions. Operations that admit
+/// members take `now`, against which credentials and key package lifetimes are checked.
 pub trait MlsProvider: Send {
     /// A fresh key package (serialized MLSMessage) to join a group; the provider keeps its
     /// private keys until a welcome consumes them.
-    fn key_package(&mut self) -> Result<Vec<u8>, SecurityError>;
+    fn key_package(&mut self, now: SystemTime) -> Result<Vec<u8>, SecurityError>;
 
     /// Creates a group with this app as its only member (moderator).
-    fn create_group(&mut self) -> Result<Box<dyn MlsGroup>, SecurityError>;
+    fn create_group(
+        &mut self,
+        group_id: &[u8],
+        now: SystemTime,
+    ) -> Result<Box<dyn MlsGroup>, SecurityError>;
 
     /// Joins a group from a welcome addressed to one of this app's key packages.
-    fn join_group(&mut self, welcome: &[u8]) -> Result<Box<dyn MlsGroup>, SecurityError>;
+    fn join_group(
+        &mut self,
+        welcome: &[u8],
+        now: SystemTime,
+    ) -> Result<Box<dyn MlsGroup>, SecurityError>;
 }
 
 /// One session's MLS group.
@@ -143,25 +152,31 @@ pub trait MlsGroup: Send {
     fn epoch(&self) -> u64;
 
     /// Adds the holder of `key_package` and applies the commit locally.
-    fn add_member(&mut self, key_package: &[u8]) -> Result<MemberAdded, SecurityError>;
+    fn add_member(
+        &mut self,
+        key_package: &[u8],
+        now: SystemTime,
+    ) -> Result<MemberAdded, SecurityError>;
 
     /// Removes a member and applies the commit locally; returns the commit.
-    fn remove_member(&mut self, member: MemberRef) -> Result<Vec<u8>, SecurityError>;
+    fn remove_member(&mut self, member: &str, now: SystemTime) -> Result<Vec<u8>, SecurityError>;
 
     /// Replaces a member's leaf with a fresh key package in one commit (remove + add) and
     /// applies it locally.
     fn rejoin_member(
         &mut self,
-        member: MemberRef,
+        member: &str,
         key_package: &[u8],
+        now: SystemTime,
     ) -> Result<MemberAdded, SecurityError>;
 
     /// Applies a commit received from the moderator.
-    fn process_commit(&mut self, commit: &[u8]) -> Result<(), SecurityError>;
+    fn process_commit(&mut self, commit: &[u8], now: SystemTime) -> Result<(), SecurityError>;
 
     /// Encrypts an application message with `aad` as authenticated data.
     fn encrypt(&mut self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SecurityError>;
 
-    /// Decrypts an application message.
+    /// Decrypts an application message. A message from an epoch not reached yet fails with
+    /// [`SecurityError::FutureEpoch`] (the session holds it for the next commit).
     fn decrypt(&mut self, ciphertext: &[u8]) -> Result<Decrypted, SecurityError>;
 }

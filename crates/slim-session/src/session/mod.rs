@@ -553,7 +553,7 @@ impl Session {
     }
 
     /// Adds a member to the roster and the data path (welcome acked, group update, welcome).
-    fn member_joined(&mut self, ctx: &mut Ctx<'_>, name: Name, mls: Option<crate::MemberRef>) {
+    fn member_joined(&mut self, ctx: &mut Ctx<'_>, name: Name, mls: Option<crate::MemberId>) {
         if name == self.me {
             return;
         }

@@ -405,7 +405,7 @@ impl Session {
             && state.group.is_none()
         {
             let created = match ctx.mls.as_deref_mut() {
-                Some(provider) => provider.create_group(),
+                Some(provider) => provider.create_group(&group_id(self.id, &self.me), ctx.wall),
                 None => Err(crate::SecurityError::Mls("no MLS provider".into())),
             };
             match created {
@@ -498,7 +498,7 @@ impl Session {
                 self.finish_task(ctx, Err(CompletionError::Security("no MLS group".into())));
                 return;
             };
-            match group.add_member(&key_package) {
+            match group.add_member(&key_package, ctx.wall) {
                 Ok(added) => {
                     state.commit_id += 1;
                     member_ref = Some(added.member);
@@ -578,9 +578,9 @@ impl Session {
         let mut commit = None;
         if let Some(state) = self.mls.as_mut()
             && let Some(group) = state.group_mut()
-            && let Some(leaf) = member.mls
+            && let Some(leaf) = member.mls.clone()
         {
-            match group.remove_member(leaf) {
+            match group.remove_member(&leaf, ctx.wall) {
                 Ok(c) => {
                     state.commit_id += 1;
                     commit = Some(wire::mls_payload(state.commit_id, Bytes::from(c)));
@@ -638,7 +638,7 @@ impl Session {
         request_id: u32,
     ) -> Begin {
         let not_possible = Begin::Done(Err(CompletionError::NotMember(member.clone())));
-        let Some(leaf) = self.roster.get(member).map(|m| m.mls) else {
+        let Some(leaf) = self.roster.get(member).map(|m| m.mls.clone()) else {
             return not_possible;
         };
         let Some(state) = self.mls.as_mut() else {
@@ -648,8 +648,8 @@ impl Session {
             return not_possible;
         };
         let added = match leaf {
-            Some(leaf) => group.rejoin_member(leaf, key_package),
-            None => group.add_member(key_package),
+            Some(leaf) => group.rejoin_member(&leaf, key_package, ctx.wall),
+            None => group.add_member(key_package, ctx.wall),
         };
         let added = match added {
             Ok(a) => a,
@@ -749,6 +749,11 @@ impl Session {
             self.request(ctx, out, waiting, false, Purpose::Close);
         }
     }
+}
+
+/// The MLS group id of a session: unique per moderator and session id.
+fn group_id(session: SessionId, moderator: &Name) -> Vec<u8> {
+    format!("slim/{moderator}/{session}").into_bytes()
 }
 
 /// A random channel instance id outside upstream's reserved range.

@@ -135,7 +135,7 @@ impl Session {
                     self.terminate(ctx, CloseReason::Failed("no MLS provider".into()));
                     return;
                 };
-                match provider.key_package() {
+                match provider.key_package(ctx.wall) {
                     Ok(kp) => Some(Bytes::from(kp)),
                     Err(e) => {
                         self.terminate(ctx, CloseReason::Failed(e.to_string()));
@@ -208,7 +208,7 @@ impl Session {
             let Some(provider) = ctx.mls.as_deref_mut() else {
                 return;
             };
-            match provider.join_group(&mls.mls_content) {
+            match provider.join_group(&mls.mls_content, ctx.wall) {
                 Ok(group) => {
                     state.group = Some(group);
                     state.commit_id = mls.commit_id;
@@ -308,7 +308,7 @@ impl Session {
                 // The commit that removes us cannot (and need not) be applied.
                 if !removes_me
                     && let (Some(group), Some(commit)) = (state.group_mut(), commit)
-                    && let Err(e) = group.process_commit(&commit)
+                    && let Err(e) = group.process_commit(&commit, ctx.wall)
                 {
                     failed = Some(e);
                 }
@@ -469,7 +469,7 @@ impl Session {
             let Some(provider) = ctx.mls.as_deref_mut() else {
                 return;
             };
-            match provider.join_group(&reply.mls_content) {
+            match provider.join_group(&reply.mls_content, ctx.wall) {
                 Ok(group) => {
                     state.group = Some(group);
                     state.commit_id = reply.commit_id;
@@ -518,7 +518,7 @@ impl Session {
         let Some(provider) = ctx.mls.as_deref_mut() else {
             return;
         };
-        let key_package = match provider.key_package() {
+        let key_package = match provider.key_package(ctx.wall) {
             Ok(kp) => Bytes::from(kp),
             Err(e) => {
                 warn!(session = %self.id, error = %e, "cannot create a key package to rejoin");

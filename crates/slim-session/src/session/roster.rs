@@ -11,7 +11,7 @@ use slim_wire::Name;
 use slim_wire::proto;
 
 use crate::event::{MemberStatus, ParticipantInfo};
-use crate::security::MemberRef;
+use crate::security::MemberId;
 use crate::wire;
 
 /// One other member.
@@ -20,7 +20,7 @@ pub(crate) struct Member {
     pub name: Name,
     pub status: MemberStatus,
     /// MLS leaf (moderator only).
-    pub mls: Option<MemberRef>,
+    pub mls: Option<MemberId>,
     pub last_heard: Instant,
 }
 
@@ -32,7 +32,7 @@ pub(crate) struct Roster {
 
 impl Roster {
     /// Adds a member (online, heard now). Returns false if it was already there.
-    pub fn add(&mut self, name: Name, mls: Option<MemberRef>, now: Instant) -> bool {
+    pub fn add(&mut self, name: Name, mls: Option<MemberId>, now: Instant) -> bool {
         if let Some(m) = self.get_mut(&name) {
             if mls.is_some() {
                 m.mls = mls;

@@ -9,7 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use slim_session::{Decrypted, MemberAdded, MemberRef, MlsGroup, MlsProvider, SecurityError};
+use std::time::SystemTime;
+
+use slim_session::{Decrypted, MemberAdded, MlsGroup, MlsProvider, SecurityError};
 
 /// Past epochs whose messages can still be decrypted.
 const PAST_EPOCHS_KEPT: u64 = 3;
@@ -71,7 +73,7 @@ fn read_u64(bytes: &[u8], at: usize) -> Result<u64, SecurityError> {
 }
 
 impl MlsProvider for FakeMls {
-    fn key_package(&mut self) -> Result<Vec<u8>, SecurityError> {
+    fn key_package(&mut self, _now: SystemTime) -> Result<Vec<u8>, SecurityError> {
         let id = self.world.with(|r| {
             r.next_kp += 1;
             r.key_packages.insert(r.next_kp, self.client.clone());
@@ -83,7 +85,11 @@ impl MlsProvider for FakeMls {
         Ok(kp)
     }
 
-    fn create_group(&mut self) -> Result<Box<dyn MlsGroup>, SecurityError> {
+    fn create_group(
+        &mut self,
+        _group_id: &[u8],
+        _now: SystemTime,
+    ) -> Result<Box<dyn MlsGroup>, SecurityError> {
         let (group, leaf) = self.world.with(|r| {
             let mut truth = GroupTruth::default();
             truth.epochs.push(HashSet::from([self.client.clone()]));
@@ -101,7 +107,11 @@ impl MlsProvider for FakeMls {
         }))
     }
 
-    fn join_group(&mut self, welcome: &[u8]) -> Result<Box<dyn MlsGroup>, SecurityError> {
+    fn join_group(
+        &mut self,
+        welcome: &[u8],
+        _now: SystemTime,
+    ) -> Result<Box<dyn MlsGroup>, SecurityError> {
         if welcome.get(..2) != Some(b"WE") {
             return Err(err("not a welcome"));
         }
@@ -200,9 +210,12 @@ impl FakeGroup {
         })
     }
 
-    fn leaf_owner(&self, leaf: MemberRef) -> Result<String, SecurityError> {
+    fn leaf_owner(&self, leaf: &str) -> Result<String, SecurityError> {
         self.world
-            .with(|r| r.groups[self.group].leaves.get(&leaf.0).cloned())
+            .with(|r| {
+                let leaf: u32 = leaf.parse().ok()?;
+                r.groups[self.group].leaves.get(&leaf).cloned()
+            })
             .ok_or_else(|| err("unknown leaf"))
     }
 }
@@ -212,7 +225,11 @@ impl MlsGroup for FakeGroup {
         self.epoch
     }
 
-    fn add_member(&mut self, key_package: &[u8]) -> Result<MemberAdded, SecurityError> {
+    fn add_member(
+        &mut self,
+        key_package: &[u8],
+        _now: SystemTime,
+    ) -> Result<MemberAdded, SecurityError> {
         let (kp, owner) = self.kp_owner(key_package)?;
         let mut members = self.members();
         members.insert(owner.clone());
@@ -221,11 +238,11 @@ impl MlsGroup for FakeGroup {
         Ok(MemberAdded {
             commit,
             welcome: self.welcome(kp),
-            member: MemberRef(leaf),
+            member: leaf.to_string(),
         })
     }
 
-    fn remove_member(&mut self, member: MemberRef) -> Result<Vec<u8>, SecurityError> {
+    fn remove_member(&mut self, member: &str, _now: SystemTime) -> Result<Vec<u8>, SecurityError> {
         let owner = self.leaf_owner(member)?;
         let mut members = self.members();
         members.remove(&owner);
@@ -234,8 +251,9 @@ impl MlsGroup for FakeGroup {
 
     fn rejoin_member(
         &mut self,
-        member: MemberRef,
+        member: &str,
         key_package: &[u8],
+        _now: SystemTime,
     ) -> Result<MemberAdded, SecurityError> {
         let (kp, owner) = self.kp_owner(key_package)?;
         if self.leaf_owner(member)? != owner {
@@ -246,11 +264,11 @@ impl MlsGroup for FakeGroup {
         Ok(MemberAdded {
             commit,
             welcome: self.welcome(kp),
-            member: MemberRef(leaf),
+            member: leaf.to_string(),
         })
     }
 
-    fn process_commit(&mut self, commit: &[u8]) -> Result<(), SecurityError> {
+    fn process_commit(&mut self, commit: &[u8], _now: SystemTime) -> Result<(), SecurityError> {
         if commit.get(..2) != Some(b"CO") {
             return Err(err("not a commit"));
         }
