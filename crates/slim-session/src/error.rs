@@ -33,6 +33,9 @@ pub enum CommandError {
     /// The name is not a member.
     #[error("{0} is not a member")]
     NotMember(Name),
+    /// The moderator already has too many membership changes queued.
+    #[error("too many membership changes queued")]
+    Busy,
     /// Nothing to do (for example `rejoin` on a session that is online).
     #[error("invalid in the current state: {0}")]
     InvalidState(&'static str),

@@ -23,6 +23,8 @@ pub struct Stats {
     pub invalid: u64,
     /// Received messages for no known session (and not an invitation).
     pub unknown_session: u64,
+    /// Data messages from senders that are not (yet) members of the session.
+    pub unknown_sender: u64,
     /// Command messages whose token or signature did not verify.
     pub verification_failed: u64,
     /// Repeated signed command messages (replays or retransmissions).

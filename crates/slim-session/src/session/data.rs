@@ -93,6 +93,13 @@ impl Session {
             }
             _ => return,
         }
+        // Only members send data: this bounds the per-sender state a forged flood could
+        // create. A new member's first messages can beat the group update announcing it;
+        // they are not acknowledged and come again once it is known.
+        if self.roster.get(&message.source).is_none() {
+            ctx.io.stats.unknown_sender += 1;
+            return;
+        }
         let direct = self.config.kind == SessionKind::Group
             && (message.flag(PUBLISH_TO) || !seq::is_sequential(message.message_id));
         if message.kind == T::RtxReply && message.is_error() {

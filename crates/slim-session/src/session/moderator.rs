@@ -36,6 +36,9 @@ use crate::io::Ctx;
 use crate::reliable::Effects;
 use crate::wire::{self, Inbound};
 
+/// Most membership tasks queued behind the running one.
+const MAX_QUEUED_TASKS: usize = 1024;
+
 /// A membership task of the moderator.
 #[derive(Debug, Clone)]
 pub(crate) enum Task {
@@ -203,6 +206,13 @@ impl Session {
     fn check_moderator_command(&self) -> Result<(), CommandError> {
         if self.role != Role::Moderator {
             return Err(CommandError::NotModerator);
+        }
+        if self
+            .tasks
+            .as_ref()
+            .is_some_and(|t| t.queue.len() >= MAX_QUEUED_TASKS)
+        {
+            return Err(CommandError::Busy);
         }
         if self.config.kind != SessionKind::Group {
             return Err(CommandError::WrongKind);
@@ -712,7 +722,11 @@ impl Session {
                 .chain(t.queue.iter())
                 .any(|task| matches!(task, Task::Rejoin { request_id, .. } if *request_id == message.message_id))
         });
-        if duplicate || self.control.is_pending(message.message_id) {
+        let full = self
+            .tasks
+            .as_ref()
+            .is_some_and(|t| t.queue.len() >= MAX_QUEUED_TASKS);
+        if duplicate || full || self.control.is_pending(message.message_id) {
             return;
         }
         self.enqueue(
