@@ -11,21 +11,57 @@
 //!
 //! On the wire it is compatible with upstream SLIM (`slim-bindings` 3.3.8): the message types,
 //! payloads, directions, ids, metadata keys, fanouts and retransmissions of the reference's
-//! §4. Where upstream is weak it does better, and says so:
+//! §4. The transcripts in `tests/transcript.rs` pin them down message by message.
 //!
-//! - an unrecoverable message is reported as a [`MessageError::Lost`] in its place in the
-//!   stream; the session continues;
-//! - a publish whose retries run out completes with [`CompletionError::NotAcknowledged`]
-//!   naming the members that did not acknowledge (upstream reports success);
-//! - a session bounds what it has in flight (a window) and refuses publishes with
-//!   [`PublishError::WouldBlock`] until acknowledgements return ([`Event::Writable`]), and a
-//!   receiver that does not read holds back its sender instead of buffering without bound;
-//! - every close finishes within a bounded time;
-//! - a new group member cannot fetch messages sent before it joined through retransmission
-//!   requests;
-//! - invitations complete only after the whole exchange, MLS included.
+//! # Where it behaves better than upstream
 //!
-//! Layout:
+//! The wire stays the same; what each endpoint does with it differs where upstream is weak:
+//!
+//! - **Losses are per message.** A message that cannot be recovered (the sender gave up, or
+//!   answered a retransmission request with an error) is reported as
+//!   [`MessageError::Lost`] in its place in the sender's order; delivery continues.
+//! - **Completions tell the truth.** A publish whose retries run out completes with
+//!   [`CompletionError::NotAcknowledged`] naming the members that did not acknowledge
+//!   (upstream reports success). Invitations complete only after discovery, join, welcome,
+//!   the group update and MLS all finished.
+//! - **Flow control.** A session keeps at most [`LayerConfig::window`] messages in flight
+//!   (a span from the oldest unacknowledged; in a group the slowest online member sets it),
+//!   and the transmit queue is bounded; `publish` returns [`PublishError::WouldBlock`] and
+//!   [`Event::Writable`] follows when room returns. A receiver whose application does not read
+//!   defers its acknowledgements once [`LayerConfig::receive_buffer`] messages wait, so a
+//!   fast sender is held back instead of buffering without bound or losing data.
+//! - **Bounded close.** Closing drains outstanding data for at most
+//!   [`LayerConfig::drain_timeout`], then runs one control exchange bounded by its retry
+//!   budget. Retransmitted GroupClose/LeaveRequest for a session already closed here are
+//!   answered, so the other side does not wait out its retries.
+//! - **Faster recovery, same budget.** Data retransmission follows the measured round trip
+//!   (smoothed RTT, Karn's rule, exponential backoff capped at the configured interval) inside
+//!   upstream's total budget of `interval × (max_retries + 1)`; gaps are requested after a
+//!   short reorder grace instead of at once, so reordering does not cost retransmissions.
+//! - **Receivers acknowledge RTX replies** with a MsgAck (upstream senders ignore unknown
+//!   acks), so a lost reply cannot lose data; an RTX request is not taken as an ack.
+//! - **No history for newcomers.** A member joining a group cannot fetch messages sent before
+//!   it joined through retransmission requests (they get an error reply, which a receiver that
+//!   has not delivered anything from that sender yet skips silently).
+//! - **Liveness.** A group member missing three heartbeats, or not acknowledging data within
+//!   the retry budget, is marked offline and the group goes on; a heartbeat with the current
+//!   epoch brings it back. A point-to-point session ends only when its peer falls silent for
+//!   three heartbeats. A participant whose moderator went silent keeps the session (upstream
+//!   closes it); a group stays open when its last participant leaves.
+//! - **Only members send data.** Data from names outside the roster is dropped (and comes again
+//!   once the group update announcing the member arrived), which bounds per-sender state.
+//! - **Signed commands.** Command messages are always signed (upstream verifies them when MLS
+//!   is on, and always for discovery). Repeated signed requests are answered again without
+//!   being re-applied; repeated replies and heartbeats are dropped.
+//! - **Group updates when needed.** A GroupUpdate is sent whenever a member other than the
+//!   moderator and the member concerned must apply the commit (upstream states this as a
+//!   roster-size test that skips the commit for a lone remaining member on removal).
+//! - **Rejoin without flapping.** A participant asks to rejoin because a moderator heartbeat
+//!   shows a newer epoch only if that lasts a full heartbeat interval (a commit in flight
+//!   explains a short lag).
+//!
+//! # Layout
+//!
 //! - [`config`]: [`LayerConfig`], [`SessionConfig`] and their defaults.
 //! - `event.rs`: ids, [`Event`], received messages, completion and message errors.
 //! - `error.rs`: synchronous command errors.
@@ -36,6 +72,11 @@
 //! - [`security`]: the identity and MLS traits the layer is built on, sealing and checks.
 //! - [`wire`]: message construction and validation.
 //! - `io.rs`: output queues and the per-input context.
+//!
+//! Tests: unit tests beside the code (`wire/tests.rs`, `reliable/tests.rs`), and deterministic
+//! simulations in `tests/` over the simulator in `tests/sim/` (virtual clock, a network that
+//! routes like a node with seeded loss, duplication, reordering, crashes and partitions; an
+//! MLS model and a verifying test identity).
 
 #![forbid(unsafe_code)]
 

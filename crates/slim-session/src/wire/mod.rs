@@ -3,10 +3,10 @@
 //! Every session message is a `Publish` whose `SessionHeader` says which session and which
 //! message type it is. This module is the only place that knows the byte-level shape:
 //!
-//! - `mod.rs`: constants (metadata keys, id ranges) and [`Outbound`], an unsealed message
+//! - `mod.rs`: constants (metadata keys, id ranges) and `Outbound`, an unsealed message
 //!   ready for identity, signature and encryption.
 //! - `commands.rs`: constructors of the command payloads, one per message type.
-//! - `inbound.rs`: [`Inbound`], the validated view of a received session message.
+//! - `inbound.rs`: `Inbound`, the validated view of a received session message.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;
