@@ -6,15 +6,19 @@
 //! is a thin layer in `moderator.rs` and `participant.rs` over this common state.
 //!
 //! Layout:
-//! - `mod.rs`: the struct, constructors, message dispatch, sending and effect handling,
-//!   timers, liveness transitions, and the final close.
+//! - `mod.rs`: the struct, its constructor, message dispatch, sending and effect handling,
+//!   timers.
 //! - `data.rs`: publish, receive, acks, RTX, the application inbox and flow control.
+//! - `membership.rs`: members joining, leaving, going offline and back; heartbeats.
+//! - `lifecycle.rs`: channel subscriptions, close, termination.
 //! - `moderator.rs`: the moderator's task queue (invite, remove, rejoin) and group close.
 //! - `participant.rs`: join, welcome, group updates, leave, soft close and rejoin.
 //! - `roster.rs`, `liveness.rs`, `mls.rs`: the pieces named after them.
 
 mod data;
+mod lifecycle;
 mod liveness;
+mod membership;
 mod mls;
 mod moderator;
 mod participant;
@@ -30,11 +34,11 @@ use tracing::{debug, warn};
 use crate::config::{SessionConfig, SessionKind};
 use crate::control::{ControlSender, ReplyOutcome};
 use crate::event::{
-    CloseReason, CompletionError, CompletionId, Delivery, Event, MemberStatus, ParticipantChange,
-    ParticipantInfo, Role, SessionId, SessionInfo, SubscriptionId,
+    CloseReason, CompletionId, Delivery, Event, ParticipantInfo, Role, SessionId, SessionInfo,
+    SubscriptionId,
 };
 use crate::io::Ctx;
-use crate::reliable::{DataReceiver, DataSender, Effects, Removal, SenderAddress};
+use crate::reliable::{DataReceiver, DataSender, Effects, SenderAddress};
 use crate::security::seal;
 use crate::wire::{self, Envelope, Inbound, Outbound};
 
@@ -474,120 +478,6 @@ impl Session {
         }
     }
 
-    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
-        let Some(slim_wire::proto::command_payload::CommandPayloadType::Heartbeat(beat)) =
-            message.command()
-        else {
-            return;
-        };
-        let mine = mls::announced_epoch(self.mls.as_ref());
-        let offline = self
-            .roster
-            .get(&message.source)
-            .is_some_and(|m| m.status == MemberStatus::Offline);
-        if offline && beat.epoch == mine && self.phase == Phase::Active {
-            self.member_online(ctx, &message.source);
-        }
-        if self.role == Role::Participant
-            && message.source == self.moderator
-            && self.mls.is_some()
-            && beat.epoch != wire::NO_MLS_EPOCH
-            && beat.epoch > mine
-        {
-            self.behind(ctx);
-        } else if message.source == self.moderator {
-            self.behind_since = None;
-        }
-    }
-
-    // ----- liveness transitions -----------------------------------------------------------
-
-    /// Declares `name` offline: stop sending to it and waiting for it. `silent` means it
-    /// missed its heartbeats (as opposed to not acknowledging data or announcing a soft
-    /// close): for a point-to-point peer that ends the session, since nobody is left.
-    fn member_offline(&mut self, ctx: &mut Ctx<'_>, name: &Name, silent: bool, fx: &mut Effects) {
-        if silent
-            && self.config.kind == SessionKind::PointToPoint
-            && self.roster.get(name).is_some()
-        {
-            self.terminate(ctx, CloseReason::PeerUnreachable);
-            return;
-        }
-        let Some(member) = self.roster.get_mut(name) else {
-            return;
-        };
-        if member.status == MemberStatus::Offline {
-            return;
-        }
-        member.status = MemberStatus::Offline;
-        debug!(session = %self.id, member = %name, silent, "member offline");
-        self.sender.remove_endpoint(name, Removal::Unreachable, fx);
-        ctx.io.events.push_back(Event::Participant {
-            session: self.id,
-            name: name.clone(),
-            change: ParticipantChange::Offline,
-        });
-        for purpose in self.control.forget(name) {
-            self.on_request_done(ctx, purpose, None);
-        }
-    }
-
-    /// Brings `name` back online.
-    fn member_online(&mut self, ctx: &mut Ctx<'_>, name: &Name) {
-        let Some(member) = self.roster.get_mut(name) else {
-            return;
-        };
-        if member.status == MemberStatus::Online {
-            return;
-        }
-        member.status = MemberStatus::Online;
-        member.last_heard = ctx.now;
-        let mut fx = Effects::default();
-        self.sender.restore_endpoint(ctx.now, name.clone(), &mut fx);
-        ctx.io.events.push_back(Event::Participant {
-            session: self.id,
-            name: name.clone(),
-            change: ParticipantChange::Online,
-        });
-        self.apply(ctx, fx);
-    }
-
-    /// Adds a member to the roster and the data path (welcome acked, group update, welcome).
-    fn member_joined(&mut self, ctx: &mut Ctx<'_>, name: Name, mls: Option<crate::MemberId>) {
-        if name == self.me {
-            return;
-        }
-        let added = self.roster.add(name.clone(), mls, ctx.now);
-        let mut fx = Effects::default();
-        self.sender.add_endpoint(ctx.now, name.clone(), &mut fx);
-        if added {
-            ctx.io.events.push_back(Event::Participant {
-                session: self.id,
-                name,
-                change: ParticipantChange::Joined,
-            });
-        }
-        self.apply(ctx, fx);
-    }
-
-    /// Removes a member from roster and data path.
-    fn member_left(&mut self, ctx: &mut Ctx<'_>, name: &Name) -> Option<roster::Member> {
-        let member = self.roster.remove(name)?;
-        let mut fx = Effects::default();
-        self.sender.remove_endpoint(name, Removal::Left, &mut fx);
-        self.receiver.remove_source(name);
-        ctx.io.events.push_back(Event::Participant {
-            session: self.id,
-            name: name.clone(),
-            change: ParticipantChange::Left,
-        });
-        self.apply(ctx, fx);
-        for purpose in self.control.forget(name) {
-            self.on_request_done(ctx, purpose, None);
-        }
-        Some(member)
-    }
-
     // ----- timers --------------------------------------------------------------------------
 
     /// The earliest instant at which [`Self::on_timeout`] has work.
@@ -665,148 +555,6 @@ impl Session {
         self.check_behind(ctx);
         if matches!(self.phase, Phase::Draining { .. }) && self.sender.is_idle() {
             self.drained(ctx);
-        }
-    }
-
-    // ----- subscriptions -------------------------------------------------------------------
-
-    /// Asks the driver to subscribe `name`; returns the request id.
-    fn subscribe(&mut self, ctx: &mut Ctx<'_>, name: Name) -> SubscriptionId {
-        let id = ctx.io.subscription();
-        ctx.io.events.push_back(Event::Subscribe {
-            name: name.clone(),
-            id,
-        });
-        self.subscriptions.push((id, name, false));
-        id
-    }
-
-    /// Drops every channel subscription.
-    fn unsubscribe_all(&mut self, ctx: &mut Ctx<'_>) {
-        for (_, name, _) in self.subscriptions.drain(..) {
-            ctx.io.events.push_back(Event::Unsubscribe { name });
-        }
-    }
-
-    /// The driver confirmed (or refused) a subscription.
-    pub fn on_subscribed(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: SubscriptionId,
-        result: Result<(), String>,
-    ) {
-        let Some(entry) = self.subscriptions.iter_mut().find(|(s, _, _)| *s == id) else {
-            return;
-        };
-        if let Err(error) = result {
-            warn!(session = %self.id, channel = %entry.1, %error, "subscription refused");
-            self.subscription_failed(ctx, error);
-            return;
-        }
-        entry.2 = true;
-        if self.subscriptions.iter().all(|(_, _, ok)| *ok) {
-            self.subscriptions_ready(ctx);
-        }
-    }
-
-    fn subscriptions_ready(&mut self, ctx: &mut Ctx<'_>) {
-        match self.role {
-            Role::Moderator => self.moderator_subscribed(ctx),
-            Role::Participant => self.participant_subscribed(ctx),
-        }
-    }
-
-    fn subscription_failed(&mut self, ctx: &mut Ctx<'_>, error: String) {
-        match self.role {
-            Role::Moderator => self.moderator_subscription_failed(ctx, error),
-            Role::Participant => self.terminate(
-                ctx,
-                CloseReason::Failed(format!("subscription refused: {error}")),
-            ),
-        }
-    }
-
-    /// Subscription ids this session waits for (so the layer can route confirmations).
-    pub fn subscription_ids(&self) -> impl Iterator<Item = SubscriptionId> + '_ {
-        self.subscriptions.iter().map(|(id, _, _)| *id)
-    }
-
-    // ----- closing -------------------------------------------------------------------------
-
-    /// Starts a graceful close: drain outstanding data (bounded), then leave (participant) or
-    /// close the group (moderator).
-    pub fn close(&mut self, ctx: &mut Ctx<'_>, completion: CompletionId) {
-        self.on_close.push(completion);
-        if self.is_closing() {
-            return;
-        }
-        if let Some(tasks) = self.tasks.as_mut() {
-            for (id, result) in tasks.abort() {
-                ctx.io.complete(id, result);
-            }
-        }
-        self.control.clear();
-        if matches!(self.phase, Phase::Joining { .. }) {
-            self.terminate(ctx, CloseReason::Local);
-            return;
-        }
-        self.phase = Phase::Draining {
-            deadline: ctx.now + ctx.config.drain_timeout,
-        };
-        if self.sender.is_idle() {
-            self.drained(ctx);
-        }
-    }
-
-    /// Data is acknowledged (or the drain deadline passed): run the final exchange.
-    fn drained(&mut self, ctx: &mut Ctx<'_>) {
-        self.phase = Phase::Leaving;
-        let mut fx = Effects::default();
-        self.sender.abort(&mut fx);
-        self.apply(ctx, fx);
-        self.liveness.disable();
-        match self.role {
-            Role::Moderator => self.send_group_close(ctx),
-            Role::Participant => self.send_leave(ctx),
-        }
-    }
-
-    /// Ends the session now, without further exchange.
-    fn terminate(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
-        if let Some(tasks) = self.tasks.as_mut() {
-            for (id, result) in tasks.abort() {
-                ctx.io.complete(id, result);
-            }
-        }
-        self.finish_close(ctx, reason);
-    }
-
-    /// Final bookkeeping: unsubscribe, fail what is pending, announce the close.
-    fn finish_close(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
-        if self.is_closed() {
-            return;
-        }
-        self.control.clear();
-        let mut fx = Effects::default();
-        self.sender.abort(&mut fx);
-        self.apply(ctx, fx);
-        self.unsubscribe_all(ctx);
-        self.liveness.disable();
-        for id in self.on_close.drain(..) {
-            ctx.io.complete(id, Ok(()));
-        }
-        self.deferred.clear();
-        ctx.io.events.push_back(Event::SessionClosed {
-            session: self.id,
-            reason: reason.clone(),
-        });
-        self.phase = Phase::Closed(reason);
-    }
-
-    /// Fails the session's pending completions that a close cannot honour.
-    fn fail(ctx: &mut Ctx<'_>, id: Option<CompletionId>, error: CompletionError) {
-        if let Some(id) = id {
-            ctx.io.complete(id, Err(error));
         }
     }
 }
