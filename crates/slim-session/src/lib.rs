@@ -56,6 +56,9 @@
 //! - **Group updates when needed.** A GroupUpdate is sent whenever a member other than the
 //!   moderator and the member concerned must apply the commit (upstream states this as a
 //!   roster-size test that skips the commit for a lone remaining member on removal).
+//! - **Heartbeat echo.** A participant answers each moderator heartbeat with one echoing its
+//!   id (upstream versions differ between every-member heartbeats and moderator pings whose
+//!   replies are counted by id; the echo keeps us alive under both).
 //! - **Rejoin without flapping.** A participant asks to rejoin because a moderator heartbeat
 //!   shows a newer epoch only if that lasts a full heartbeat interval (a commit in flight
 //!   explains a short lag).

@@ -392,7 +392,8 @@ fn group_invite_heartbeat_remove_and_leave() {
     reached.sort();
     assert_eq!(reached, vec![m, y, z]);
 
-    // Heartbeats: every 10 s to the control channel, fanout 256, with the MLS epoch.
+    // Heartbeats: every 10 s to the control channel, fanout 256, with the MLS epoch; each
+    // participant also answers the moderator's heartbeat, echoing its id, to the moderator.
     sim.record();
     sim.run_for(Duration::from_secs(11));
     let beats = sim.trace.take().unwrap();
@@ -401,14 +402,24 @@ fn group_invite_heartbeat_remove_and_leave() {
         .map(Seen::new)
         .filter(|s| s.kind() == T::Heartbeat)
         .collect();
-    assert!(beats.len() >= 3, "{} heartbeats", beats.len());
-    for beat in &beats {
-        assert_eq!(beat.destination(), control);
-        assert_eq!(beat.header.fanout, 256);
+    let (broadcasts, echoes): (Vec<&Seen<'_>>, Vec<&Seen<'_>>) =
+        beats.iter().partition(|b| b.destination() == control);
+    assert_eq!(broadcasts.len(), 4, "one per member");
+    for beat in beats.iter() {
         let C::Heartbeat(h) = beat.command() else {
             panic!()
         };
         assert_eq!(h.epoch, 3, "three members added: epoch 3");
+    }
+    for beat in &broadcasts {
+        assert_eq!(beat.header.fanout, 256);
+    }
+    let from_moderator = broadcasts.iter().find(|b| b.traced.from == m).unwrap();
+    assert_eq!(echoes.len(), 3, "one echo per participant");
+    for echo in &echoes {
+        assert_eq!(echo.destination(), names[m]);
+        assert_eq!(echo.header.fanout, 1);
+        assert_eq!(echo.id(), from_moderator.id());
     }
 
     // Remove z: GroupUpdate(REMOVE) to the rest first, then a LeaveRequest to z.

@@ -2,6 +2,7 @@
 //! offline (silent, unresponsive or announced) or comes back online, and heartbeats.
 
 use slim_wire::Name;
+use slim_wire::proto::SessionMessageType as T;
 use tracing::debug;
 
 use super::{Phase, Session, mls, roster};
@@ -35,6 +36,21 @@ impl Session {
             self.behind(ctx);
         } else if message.source == self.moderator {
             self.behind_since = None;
+        }
+        // Answer the moderator's heartbeat with one echoing its id. Upstream versions differ:
+        // some have every member broadcast heartbeats (this reply is then one more sign of
+        // life), others have the moderator ping and count replies by id (then it is needed).
+        if self.role == Role::Participant
+            && message.source == self.moderator
+            && self.phase == Phase::Active
+        {
+            let moderator = self.moderator.clone();
+            let out = self.envelope(&moderator, 1).command(
+                T::Heartbeat,
+                message.message_id,
+                wire::heartbeat(mine),
+            );
+            self.send(ctx, out);
         }
     }
 
