@@ -5,6 +5,8 @@
   run.py --node URL p2p rpc                            # only some scenarios (names or letters)
   run.py --start-node upstream --upstream-bin PATH     # start upstream's node and use it
   run.py --start-node py                               # upstream's data plane from the wheel
+  run.py --node-cmd "target/debug/slim"                # start a node command, find its port
+  run.py --node URL --role p2p_responder="CMD ARGS"    # swap a role app for another program
   run.py --upstream-bin PATH --other-node URL link     # (e) upstream node linked to URL
   run.py configs --out DIR                             # write the upstream node configs
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -43,7 +46,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--node", default=os.environ.get("SLIM_INTEROP_NODE"),
                    help="endpoint of the node under test (env SLIM_INTEROP_NODE)")
     p.add_argument("--start-node", choices=["upstream", "py"],
-                   help="start a node for the run instead of --node")
+                   help="start a node for the run: upstream's binary or the wheel's data plane")
+    p.add_argument("--node-cmd", default=None,
+                   help="start this command as the node under test (e.g. our `slim --config "
+                        "F`); with --node, wait for that endpoint, else find its port in /proc")
+    p.add_argument("--other-node-cmd", default=None,
+                   help="link scenario: start this command as the node to link to")
     p.add_argument("--other-node", default=os.environ.get("SLIM_INTEROP_OTHER_NODE"),
                    help="link scenario: endpoint the upstream node links to (our node); "
                         "without it a second upstream node is started (self-check)")
@@ -51,6 +59,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="upstream agntcy-slim 3.4.6 `slim` binary (env SLIM_UPSTREAM_BIN)")
     p.add_argument("--python", default=os.environ.get("SLIM_INTEROP_PYTHON", "python3"),
                    help="interpreter with slim_bindings (env SLIM_INTEROP_PYTHON)")
+    p.add_argument("--role", action="append", default=[], metavar="ROLE=CMD",
+                   help="replace a role app (p2p_initiator, p2p_responder, group_moderator, "
+                        "group_member, rpc_server, rpc_client) by CMD, which gets the same "
+                        "arguments and must print the same JSON events; repeatable")
+    p.add_argument("--identity-binding", choices=["off", "warn", "enforce"], default="enforce",
+                   help="SLIM_IDENTITY_BINDING for the role apps: whether upstream apps "
+                        "reject peers whose name id or control-payload signature does not "
+                        "match their identity (upstream default: warn)")
     p.add_argument("--logs", type=Path, default=None, help="directory for process logs")
     p.add_argument("--p2p-count", type=int, default=1000)
     p.add_argument("--group-count", type=int, default=100)
@@ -69,6 +85,21 @@ def resolve(names: list[str]) -> list[str]:
             sys.exit(f"unknown scenario {n!r}; known: {', '.join(scenarios.SCENARIOS)}")
         out.append(name)
     return out
+
+
+ROLES = {"p2p_initiator", "p2p_responder", "group_moderator", "group_member",
+         "rpc_server", "rpc_client"}
+
+
+def parse_roles(specs: list[str]) -> dict[str, list[str]]:
+    roles = {}
+    for spec in specs:
+        role, sep, cmd = spec.partition("=")
+        if not sep or role not in ROLES or not cmd.strip():
+            sys.exit(f"--role wants ROLE=CMD with ROLE one of {', '.join(sorted(ROLES))}; "
+                     f"got {spec!r}")
+        roles[role] = shlex.split(cmd)
+    return roles
 
 
 def write_configs(argv: list[str]) -> int:
@@ -105,7 +136,9 @@ def main(argv: list[str]) -> int:
         python=args.python, apps_dir=HERE / "apps", node=args.node,
         other_node=args.other_node, upstream_bin=args.upstream_bin,
         p2p_count=args.p2p_count, group_count=args.group_count,
-        member_count=args.member_count, deadline=args.deadline)
+        member_count=args.member_count, deadline=args.deadline,
+        other_node_cmd=shlex.split(args.other_node_cmd) if args.other_node_cmd else None,
+        role_cmds=parse_roles(args.role), identity_binding=args.identity_binding)
     version = preflight(args.python)
     print(f"interop: slim-bindings {version} via {args.python}; logs in {log_root}", flush=True)
 
@@ -113,7 +146,7 @@ def main(argv: list[str]) -> int:
     node_procs = procs.Procs(log_root)
     try:
         with node_procs:
-            if args.start_node:
+            if args.start_node or args.node_cmd:
                 settings.node = start_node(args, node_procs)
             if settings.node:
                 print(f"interop: node under test {settings.node}", flush=True)
@@ -158,7 +191,9 @@ def preflight(python: str) -> str:
 
 
 def start_node(args: argparse.Namespace, owner: procs.Procs) -> str:
-    if args.start_node == "upstream":
+    if args.node_cmd:
+        node = nodes.start_command(owner, "node_under_test", shlex.split(args.node_cmd), args.node)
+    elif args.start_node == "upstream":
         if not args.upstream_bin:
             sys.exit("--start-node upstream needs --upstream-bin or SLIM_UPSTREAM_BIN")
         node = nodes.start_upstream(owner, args.upstream_bin, "node_under_test", "node-under-test")

@@ -74,7 +74,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
                    help="hard limit for the whole run in seconds (watchdog)")
     p.add_argument("--connect-timeout", type=float, default=15.0,
                    help="how long to keep retrying the first connection to the node")
-    p.add_argument("--log-level", default="warn", help="upstream tracing level (to stderr)")
+    p.add_argument("--log-level", default=os.environ.get("SLIM_INTEROP_LOG", "warn"),
+                   help="upstream tracing level, to stderr (env SLIM_INTEROP_LOG)")
     return p
 
 
@@ -176,6 +177,16 @@ class Node:
         except sb.SlimError as exc:
             emit("warning", what="delete_session", error=describe_error(exc))
             return False
+
+
+def wait_completion(handle: "sb.CompletionHandle", timeout: float, what: str) -> None:
+    """Wait for a completion handle; a timeout or failure names what was awaited."""
+    try:
+        handle.wait_for(td(timeout))
+    except sb.SlimError as exc:
+        if isinstance(exc, sb.SlimError.Timeout):
+            raise RoleFailure(f"{what}: not completed within {timeout} s") from exc
+        raise
 
 
 def describe_error(exc: BaseException) -> str:

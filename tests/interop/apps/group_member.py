@@ -81,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
         if args.checkpoint is not None:
             inbox.wait_until(f"{args.checkpoint} messages for the checkpoint",
                              lambda: inbox.total() >= args.checkpoint, args.wait_timeout)
-            pub.control("checkpoint", received=inbox.total())
+            pub.control("checkpoint", closing_ok=args.expect_removal, received=inbox.total())
         inbox.wait_until(f"{args.expect} messages", lambda: inbox.total() >= args.expect,
                          args.wait_timeout)
-        pub.control("done", received=inbox.total())
-        said_done = True
+        said_done = True  # once handed over, the moderator may close before our acks return
+        pub.control("done", closing_ok=True, received=inbox.total())
     except RoleFailure:
         if not (args.expect_removal and inbox.closed is not None):
             raise

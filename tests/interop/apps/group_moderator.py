@@ -5,7 +5,7 @@ Sequence (every step bounded by a timeout):
  2. publish `start` (members given --publish K begin publishing their own messages);
  3. publish `--count` numbered messages and wait until every publish completed;
  4. with `--remove NAME`: wait for a `checkpoint` from every member (each has seen all of
-    phase 1), remove NAME, then publish `--count-after` more messages;
+    phase 1) and remove NAME; then publish `--count-after` more messages;
  5. wait for a `done` from every remaining member and for `--expect` data messages from the
     members, then close the group (members see the session close).
 
@@ -22,7 +22,7 @@ import time
 
 import common
 import groupio
-from common import RoleFailure, emit, td
+from common import RoleFailure, emit
 
 
 def parse_args() -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def parse_args() -> argparse.ArgumentParser:
     p.add_argument("--members", required=True, help="comma-separated member names")
     p.add_argument("--count", type=int, default=100, help="messages in phase 1")
     p.add_argument("--remove", default=None, help="member to remove after phase 1")
-    p.add_argument("--count-after", type=int, default=0, help="messages after the removal")
+    p.add_argument("--count-after", type=int, default=0,
+                   help="messages in phase 2 (after the removal, if any)")
     p.add_argument("--expect", type=int, default=0,
                    help="data messages the moderator must receive from members")
     p.add_argument("--payload-size", type=int, default=64)
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     channel = common.parse_name(args.channel)
     created = node.app.create_session(common.session_config("group", args), channel)
-    created.completion.wait_for(td(args.invite_timeout))
+    common.wait_completion(created.completion, args.invite_timeout, "group creation")
     session = created.session
     emit("session", **common.describe_session(session))
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         name = common.parse_name(member)
         node.route(name)
         t0 = time.monotonic()
-        session.invite(name).wait_for(td(args.invite_timeout))
+        common.wait_completion(session.invite(name), args.invite_timeout, f"invite {member}")
         emit("invited", member=member, elapsed_s=round(time.monotonic() - t0, 3))
     emit("participants", list=groupio.participants(session))
 
@@ -87,11 +88,13 @@ def run(args: argparse.Namespace) -> int:
                          lambda: set(members) <= inbox.senders_of("checkpoint"),
                          args.wait_timeout)
         t0 = time.monotonic()
-        session.remove(common.parse_name(args.remove)).wait_for(td(args.invite_timeout))
+        common.wait_completion(session.remove(common.parse_name(args.remove)),
+                               args.invite_timeout, f"remove {args.remove}")
         remaining.remove(args.remove)
         emit("removed", member=args.remove, elapsed_s=round(time.monotonic() - t0, 3),
              after_seq=pub.next_seq - 1)
         emit("participants", list=groupio.participants(session))
+    if args.count_after > 0:
         elapsed = pub.publish_run(args.count_after)
         emit("published", phase=2, count=args.count_after, elapsed_s=round(elapsed, 3))
 

@@ -136,14 +136,22 @@ class Publisher:
             self.next_seq += 1
             pending.append(self.session.publish(payload, None, None))
             while len(pending) >= self.window:
-                pending.popleft().wait_for(td(self.ack_timeout))
+                common.wait_completion(pending.popleft(), self.ack_timeout, "publish")
         while pending:
-            pending.popleft().wait_for(td(self.ack_timeout))
+            common.wait_completion(pending.popleft(), self.ack_timeout, "publish")
         return time.monotonic() - started
 
-    def control(self, kind: str, **fields: Any) -> None:
+    def control(self, kind: str, closing_ok: bool = False, **fields: Any) -> None:
+        """Publish a control payload and wait for its completion. With `closing_ok`, a
+        session closed meanwhile is fine: the message was handed over, and the moderator
+        may legitimately close the group (or remove us) as soon as it has it."""
         payload = common.data_payload(0, self.sender, 0, kind=kind, **fields)
-        self.session.publish(payload, None, None).wait_for(td(self.ack_timeout))
+        handle = self.session.publish(payload, None, None)
+        try:
+            common.wait_completion(handle, self.ack_timeout, f"{kind} publish")
+        except sb.SlimError as exc:
+            if not (closing_ok and common.is_closed_error(exc)):
+                raise
 
 
 def participants(session: "sb.Session") -> list[dict[str, str]]:

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     created = node.app.create_session(common.session_config("p2p", args), peer)
-    created.completion.wait_for(td(args.session_timeout))
+    common.wait_completion(created.completion, args.session_timeout, "session setup")
     session = created.session
     emit("session", setup_s=round(time.monotonic() - started, 3), **common.describe_session(session))
 
@@ -99,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
         sent_at[seq] = time.monotonic()
         pending.append(session.publish(payload, None, None))
         while len(pending) >= args.window:
-            pending.popleft().wait_for(td(args.ack_timeout))
+            common.wait_completion(pending.popleft(), args.ack_timeout, "publish")
     while pending:
-        pending.popleft().wait_for(td(args.ack_timeout))
+        common.wait_completion(pending.popleft(), args.ack_timeout, "publish")
     publish_s = time.monotonic() - t0
     emit("published", count=args.count, elapsed_s=round(publish_s, 3),
          msgs_per_s=round(args.count / publish_s, 1) if publish_s > 0 else None)

@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
         elif args.echo == "publish_to":
             pending.append(session.publish_to(msg.context, msg.payload, None, None))
         while len(pending) >= args.window:
-            pending.popleft().wait_for(td(args.ack_timeout))
+            common.wait_completion(pending.popleft(), args.ack_timeout, "echo publish")
     while pending:
-        pending.popleft().wait_for(td(args.ack_timeout))
+        common.wait_completion(pending.popleft(), args.ack_timeout, "echo publish")
     receive_s = time.monotonic() - first_at if first_at else 0.0
 
     if not closed_by_peer:

@@ -12,6 +12,7 @@ not the bound port, so the port is read from /proc: the LISTEN socket owned by t
 from __future__ import annotations
 
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,38 @@ def start_upstream(procs: Procs, binary: str, label: str, node_id: str,
         proc.wait_line(r"client connected .*endpoint=" + re.escape(link_to),
                        LINK_UP_TIMEOUT)
     return node
+
+
+def start_command(procs: Procs, label: str, argv: list[str],
+                  endpoint: str | None = None) -> StartedNode:
+    """Run any node command (e.g. our own `slim`). With `endpoint`, wait until it accepts
+    TCP connections there; without, find its single listening port in /proc."""
+    proc = procs.start(label, argv)
+    if endpoint is None:
+        port = wait_listening(proc, NODE_START_TIMEOUT)
+        return StartedNode(proc, f"http://127.0.0.1:{port}", None)
+    host, port = _host_port(endpoint)
+    deadline = time.monotonic() + NODE_START_TIMEOUT
+    while True:
+        if proc.exited():
+            raise ScenarioFailure(f"{label} exited with code {proc.popen.returncode} "
+                                  "while starting")
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return StartedNode(proc, endpoint, None)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ScenarioFailure(f"{label} does not accept connections on {endpoint} "
+                                      f"after {NODE_START_TIMEOUT:.0f} s") from None
+            time.sleep(0.05)  # polling the port; bounded by the deadline
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    rest = endpoint.split("://", 1)[-1].rstrip("/")
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise ScenarioFailure(f"cannot read host:port from endpoint {endpoint!r}")
+    return host.strip("[]"), int(port)
 
 
 def start_py_node(procs: Procs, python: str, apps_dir: Path, label: str) -> StartedNode:

@@ -16,6 +16,7 @@ of metrics for the report, or raises `ScenarioFailure` with the reason.
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,11 @@ class Settings:
     node: str | None  # endpoint of the node under test
     other_node: str | None  # for `link`: the node the upstream node links to
     upstream_bin: str | None
+    other_node_cmd: list[str] | None = None  # command starting the node to link to
+    role_cmds: dict[str, list[str]] = field(default_factory=dict)  # role -> replacement argv
+    # Upstream apps check that a peer's name id derives from its identity and that control
+    # payloads are signed; "enforce" rejects a mismatch (upstream's default only warns).
+    identity_binding: str = "enforce"
     p2p_count: int = 1000
     group_count: int = 100
     member_count: int = 20
@@ -52,10 +58,15 @@ class Run:
         return f"interop/{self.tag}/{app}"
 
     def app(self, label: str, script: str, node: str, app: str, *args: Any) -> Proc:
-        argv = [self.settings.python, str(self.settings.apps_dir / script),
-                "--node", node, "--secret", self.secret, "--name", self.name(app),
+        """Start a role app. `--role ROLE=CMD` on the runner replaces the upstream Python
+        app by any command that honours the same arguments and JSON events."""
+        role = script.removesuffix(".py")
+        command = self.settings.role_cmds.get(role) or [
+            self.settings.python, str(self.settings.apps_dir / script)]
+        argv = [*command, "--node", node, "--secret", self.secret, "--name", self.name(app),
                 "--deadline", str(self.settings.deadline), *map(str, args)]
-        return self.procs.start(label, argv)
+        env = dict(os.environ, SLIM_IDENTITY_BINDING=self.settings.identity_binding)
+        return self.procs.start(label, argv, env=env)
 
 
 def check(condition: bool, message: str) -> None:
@@ -76,8 +87,8 @@ def p2p_pair(run: Run, initiator_node: str, responder_node: str, count: int,
     extra = ([] if reliable else ["--unreliable"]) + ["--payload-size", payload_size]
     initiator = run.app(f"{label}initiator", "p2p_initiator.py", initiator_node, "alice",
                         "--peer", run.name("bob"), "--count", count, "--echo", *extra)
-    ini = initiator.result(run.settings.deadline)
-    resp = responder.result(run.settings.deadline)
+    ini = initiator.result(run.settings.deadline + 10)
+    resp = responder.result(run.settings.deadline + 10)
     session = initiator.wait_event("session", 1)
     check(session["mls"] and session["reliable"] == reliable,
           f"initiator session: mls={session['mls']} reliable={session['reliable']}")
@@ -131,8 +142,8 @@ def group_all_publish(run: Run, moderator_node: str, member_nodes: list[str],
                         "--channel", run.name("channel"),
                         "--members", ",".join(run.name(x) for x in members),
                         "--count", m, "--expect", k * len(members))
-    mod = moderator.result(s.deadline)
-    results = {member: proc.result(s.deadline) for member, proc in procs.items()}
+    mod = moderator.result(s.deadline + 10)
+    results = {member: proc.result(s.deadline + 10) for member, proc in procs.items()}
 
     for member, res in results.items():
         session = procs[member].wait_event("session", 1)
@@ -175,8 +186,8 @@ def scenario_remove(run: Run) -> dict[str, Any]:
                         "--channel", run.name("channel"),
                         "--members", ",".join(run.name(x) for x in members),
                         "--count", before, "--remove", run.name(victim), "--count-after", after)
-    moderator.result(s.deadline)
-    results = {member: proc.result(s.deadline) for member, proc in procs.items()}
+    moderator.result(s.deadline + 10)
+    results = {member: proc.result(s.deadline + 10) for member, proc in procs.items()}
 
     mod_name = run.name("moderator")
     gone = results[victim]
@@ -207,7 +218,7 @@ def scenario_rpc(run: Run) -> dict[str, Any]:
     client = run.app("rpc_client", "rpc_client.py", node, "rpcclient",
                      "--server", run.name("rpcserver"), "--unary", 20, "--concurrent", 20,
                      "--stream", s.rpc_stream, "--client-stream", 100, "--bidi", 100)
-    res = client.result(s.deadline)
+    res = client.result(s.deadline + 10)
     check(res["ok"], f"client checks failed: {res}")
     server.stop()  # SIGTERM: the server reports its call counts and exits
     served = server.result(5)
@@ -232,8 +243,10 @@ def scenario_link(run: Run) -> dict[str, Any]:
         raise ScenarioFailure("the link scenario needs the upstream binary (--upstream-bin "
                               "or SLIM_UPSTREAM_BIN)")
     other = s.other_node
-    self_check = other is None
-    if self_check:  # no node given to link to: validate against a second upstream node
+    self_check = other is None and not s.other_node_cmd
+    if s.other_node_cmd:
+        other = nodes.start_command(run.procs, "node_other", s.other_node_cmd, other).endpoint
+    elif self_check:  # no node given to link to: validate against a second upstream node
         other = nodes.start_upstream(run.procs, s.upstream_bin, "node_other", "node-other").endpoint
     linked = nodes.start_upstream(run.procs, s.upstream_bin, "node_linked", "node-linked",
                                   link_to=other)
