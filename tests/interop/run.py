@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="SLIM_IDENTITY_BINDING for the role apps: whether upstream apps "
                         "reject peers whose name id or control-payload signature does not "
                         "match their identity (upstream default: warn)")
-    p.add_argument("--logs", type=Path, default=None, help="directory for process logs")
+    p.add_argument("--logs", type=Path, default=None,
+                   help="directory for process logs (default: a temporary directory, "
+                        "removed when every scenario passed)")
     p.add_argument("--p2p-count", type=int, default=1000)
     p.add_argument("--group-count", type=int, default=100)
     p.add_argument("--member-count", type=int, default=20)
@@ -167,8 +170,11 @@ def main(argv: list[str]) -> int:
     print(f"interop: {len(results) - len(failed)}/{len(results)} scenarios passed"
           + (f"; failed: {', '.join(r['scenario'] for r in failed)}" if failed else ""),
           flush=True)
+    if args.logs is None and not failed:
+        shutil.rmtree(log_root, ignore_errors=True)  # temporary logs are kept only on failure
+        log_root = None
     if args.json:
-        print(json.dumps({"results": results, "logs": str(log_root)}, default=str))
+        print(json.dumps({"results": results, "logs": log_root and str(log_root)}, default=str))
     return 1 if failed else 0
 
 
