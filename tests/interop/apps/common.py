@@ -38,7 +38,6 @@ import slim_bindings as sb  # noqa: E402  (must come after the fd juggling above
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_DEADLINE = 124
 
 

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         for doc in reports.get(kind, []):
             emit("member_report", kind=kind, member=doc["from"], received=doc.get("received"))
 
+    inbox.raise_if_failed()
     summary = inbox.summary()
     deleted = node.delete_session(session, timeout=15.0)
     result = {"published": pub.next_seq, "members": members, "removed": args.remove,

@@ -29,6 +29,7 @@ class Inbox:
         self.seqs: dict[str, list[int]] = collections.defaultdict(list)
         self.control: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         self.closed: str | None = None  # why receiving stopped, once it has
+        self.failed = False  # receiving stopped on an error, not a normal close
 
     def record(self, msg: "sb.ReceivedMessage") -> dict[str, Any]:
         doc = common.parse_payload(msg.payload)
@@ -50,10 +51,17 @@ class Inbox:
                  **{k: v for k, v in doc.items() if k not in ("k", "from", "seq")})
         return doc
 
-    def mark_closed(self, why: str) -> None:
+    def mark_closed(self, why: str, failed: bool = False) -> None:
         with self.cond:
             self.closed = why
+            self.failed = failed
             self.cond.notify_all()
+
+    def raise_if_failed(self) -> None:
+        with self.cond:
+            if self.failed:
+                raise RoleFailure(f"receiving failed: {self.closed}",
+                                  summary=self.summary_locked())
 
     def total(self) -> int:
         with self.cond:
@@ -98,10 +106,9 @@ class Inbox:
                 "in_order": all(v["in_order"] for v in per_sender.values())}
 
 
-def receive_loop(session: "sb.Session", inbox: Inbox, recv_timeout: float,
-                 on_message: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Receive until the session closes; silence longer than `recv_timeout` is an error
-    only when the caller still waits for something (the loop itself just keeps polling)."""
+def receive_loop(session: "sb.Session", inbox: Inbox, recv_timeout: float) -> None:
+    """Receive until the session closes or fails. Silence is not an error here (the loop
+    polls every `recv_timeout` s); whoever waits on the inbox has its own timeout."""
     while True:
         try:
             msg = session.get_message(td(recv_timeout))
@@ -111,11 +118,13 @@ def receive_loop(session: "sb.Session", inbox: Inbox, recv_timeout: float,
                 return
             if common.is_timeout_error(exc):
                 continue
-            inbox.mark_closed(common.describe_error(exc))
+            inbox.mark_closed(f"receive failed: {common.describe_error(exc)}", failed=True)
             return
-        doc = inbox.record(msg)
-        if on_message is not None:
-            on_message(doc)
+        try:
+            inbox.record(msg)
+        except RoleFailure as exc:
+            inbox.mark_closed(f"bad message: {exc} {exc.details}", failed=True)
+            return
 
 
 class Publisher:
@@ -126,6 +135,18 @@ class Publisher:
         self.session, self.sender = session, sender
         self.payload_size, self.window, self.ack_timeout = payload_size, window, ack_timeout
         self.next_seq = 0
+        self.unfinished: list[tuple[str, Any]] = []  # (kind, handle) published with wait=False
+
+    def check_unfinished(self, timeout: float) -> None:
+        """Report control publishes that did not complete (bounded wait for each)."""
+        for kind, handle in self.unfinished:
+            try:
+                handle.wait_for(td(timeout))
+            except sb.SlimError as exc:
+                if not common.is_closed_error(exc):  # closing drops what is still pending
+                    emit("warning", what=f"{kind} publish never completed",
+                         error=common.describe_error(exc))
+        self.unfinished.clear()
 
     def publish_run(self, count: int) -> float:
         """Publish `count` messages and wait for all completions; returns seconds taken."""
@@ -141,12 +162,17 @@ class Publisher:
             common.wait_completion(pending.popleft(), self.ack_timeout, "publish")
         return time.monotonic() - started
 
-    def control(self, kind: str, closing_ok: bool = False, **fields: Any) -> None:
+    def control(self, kind: str, closing_ok: bool = False, wait: bool = True,
+                **fields: Any) -> None:
         """Publish a control payload and wait for its completion. With `closing_ok`, a
         session closed meanwhile is fine: the message was handed over, and the moderator
-        may legitimately close the group (or remove us) as soon as it has it."""
+        may legitimately close the group (or remove us) as soon as it has it. With
+        `wait=False` the completion is only checked by `check_unfinished`."""
         payload = common.data_payload(0, self.sender, 0, kind=kind, **fields)
         handle = self.session.publish(payload, None, None)
+        if not wait:
+            self.unfinished.append((kind, handle))
+            return
         try:
             common.wait_completion(handle, self.ack_timeout, f"{kind} publish")
         except sb.SlimError as exc:

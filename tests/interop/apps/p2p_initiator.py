@@ -60,7 +60,11 @@ class EchoCollector(threading.Thread):
                 self.failure = common.describe_error(exc)
                 return
             now = time.monotonic()
-            doc = common.parse_payload(msg.payload)
+            try:
+                doc = common.parse_payload(msg.payload)
+            except RoleFailure as exc:
+                self.failure = f"{exc} {exc.details}"
+                return
             seq = doc.get("seq")
             if not isinstance(seq, int):
                 self.failure = f"echo without a sequence number: {doc}"

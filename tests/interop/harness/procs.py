@@ -45,9 +45,13 @@ class Proc:
         self.cond = threading.Condition()
         self.started_at = time.monotonic()
         self._err_file = open(self.err_path, "wb")
-        self.popen = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err_file,
-            start_new_session=True, env=env, cwd=cwd)
+        try:
+            self.popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err_file,
+                start_new_session=True, env=env, cwd=cwd)
+        except OSError as exc:
+            self._err_file.close()
+            raise ScenarioFailure(f"cannot start {label} ({argv[0]}): {exc}") from exc
         with _LIVE_LOCK:
             _LIVE.add(self)
         self._reader = threading.Thread(target=self._read, daemon=True)
