@@ -10,7 +10,8 @@ Sequence (every step bounded by a timeout):
 
 A member may be removed before step 4: with `--expect-removal` that is the expected end.
 
-Events: ready, session, received (with --report-each), control, closed, done | error.
+Events: ready, session, received {seq, sender} (unless --quiet), control, closed,
+done | error.
 `done` carries per-sender counts and order checks, and `removed` (closed before all
 expected messages arrived).
 """
@@ -42,7 +43,8 @@ def parse_args() -> argparse.ArgumentParser:
     p.add_argument("--wait-timeout", type=float, default=60.0,
                    help="max wait for each step (start, messages, close)")
     p.add_argument("--recv-timeout", type=float, default=5.0, help="receive poll interval")
-    p.add_argument("--report-each", action="store_true")
+    p.add_argument("--quiet", dest="report_each", action="store_false",
+                   help="no `received` event per message, only the summary")
     return p
 
 

@@ -6,7 +6,7 @@ upstream sends out of band (PUBLISH_TO metadata, no ordering guarantee). The run
 `--count` messages arrived (then it waits for its echoes to complete and for the initiator to
 close the session) or, without `--count`, when the initiator closes the session.
 
-Events: ready, session, received (with --report-each), done | error.
+Events: ready, session, received {seq, sender} (unless --quiet), done | error.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def parse_args() -> argparse.ArgumentParser:
                    help="after the last message, max wait for the initiator to close")
     p.add_argument("--window", type=int, default=256, help="max echo publishes in flight")
     p.add_argument("--expect-mls", choices=["any", "on", "off"], default="any")
-    p.add_argument("--report-each", action="store_true", help="one event per message")
+    p.add_argument("--quiet", dest="report_each", action="store_false",
+                   help="no `received` event per message, only the summary")
     return p
 
 
