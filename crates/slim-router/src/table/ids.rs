@@ -63,9 +63,10 @@ impl Ids {
         }
     }
 
-    /// Any one id (used when an unsubscribe names an id the route does not hold).
-    pub(crate) fn any(&self) -> u64 {
-        self.rest.last().copied().unwrap_or(self.first)
+    /// The id released when an unsubscribe names one the route does not hold: the smallest,
+    /// so the choice is deterministic and easy to state.
+    pub(crate) fn smallest(&self) -> u64 {
+        self.rest.iter().copied().fold(self.first, u64::min)
     }
 
     pub(crate) fn to_vec(&self) -> Vec<u64> {

@@ -245,7 +245,7 @@ impl SubscriptionTable {
     }
 
     /// Removes a reference of `conn` to `key`: the id `id` when the route holds it, otherwise
-    /// (when `or_any`) any one of its ids, so clients that unsubscribe under a fresh id still
+    /// (when `or_any`) its smallest id, so clients that unsubscribe under a fresh id still
     /// release one reference.
     pub(crate) fn remove(&mut self, conn: ConnId, key: NameKey, id: u64, or_any: bool) -> Removed {
         let Some(slot) = self.exact.get_mut(&key) else {
@@ -257,7 +257,7 @@ impl SubscriptionTable {
         let ids = &mut slot.routes[pos].ids;
         let (id, removal) = match ids.remove(id) {
             IdRemoval::Absent if or_any => {
-                let any = ids.any();
+                let any = ids.smallest();
                 (any, ids.remove(any))
             }
             other => (id, other),
