@@ -28,8 +28,16 @@ fn service(s: u64) -> Name {
     Name::new("org", "bench", &format!("svc{s}")).expect("valid name")
 }
 
+/// Resident memory of this process in KiB (Linux), for a rough cost per subscription.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// A router holding `n` subscriptions.
 fn loaded_router(n: u64) -> Router {
+    let rss_before = rss_kib();
     let now = Instant::now();
     let mut router = Router::new(RouterConfig::default(), 7);
     let mut out = Vec::new();
@@ -54,6 +62,14 @@ fn loaded_router(n: u64) -> Router {
         "{n} subscriptions installed in {elapsed:.2?} ({:.0} subscribe/s, frame building included)",
         n as f64 / elapsed.as_secs_f64()
     );
+    if let (Some(before), Some(after)) = (rss_before, rss_kib()) {
+        let bytes = after.saturating_sub(before) * 1024;
+        eprintln!(
+            "resident memory grew by {} MiB ({} bytes per subscription)",
+            bytes >> 20,
+            bytes / n.max(1)
+        );
+    }
     router
 }
 

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// Longest acknowledgement timeout honoured (one day).
+const MAX_ACK_TIMEOUT_MS: u64 = 86_400_000;
+
 /// Router settings. `RouterConfig::default()` is a standalone node.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,7 +26,7 @@ pub struct RouterConfig {
     /// relayed. Default: 2 when `full_mesh`, else 8 (upstream's values).
     pub subscription_ttl: Option<u32>,
     /// How long to wait for the acknowledgement of a subscription forwarded on a `forward_to`
-    /// connection before resending it, in milliseconds. Default: 5000.
+    /// connection before resending it, in milliseconds (at most one day). Default: 5000.
     pub ack_timeout_ms: u64,
     /// How many times such a subscription is resent before the requester gets an error.
     /// Default: 3.
@@ -93,9 +96,10 @@ impl RouterConfig {
         })
     }
 
-    /// [`RouterConfig::ack_timeout_ms`] as a duration.
+    /// [`RouterConfig::ack_timeout_ms`] as a duration, capped at one day so deadlines computed
+    /// from it cannot overflow.
     pub fn ack_timeout(&self) -> Duration {
-        Duration::from_millis(self.ack_timeout_ms)
+        Duration::from_millis(self.ack_timeout_ms.min(MAX_ACK_TIMEOUT_MS))
     }
 
     /// [`RouterConfig::seen_ids_ttl_secs`] as a duration.
@@ -159,5 +163,10 @@ mod tests {
             ..RouterConfig::default()
         };
         assert_eq!(config.validate(), Err(ConfigError::ZeroAckTimeout));
+        let config = RouterConfig {
+            ack_timeout_ms: u64::MAX,
+            ..RouterConfig::default()
+        };
+        assert_eq!(config.ack_timeout(), Duration::from_secs(86_400));
     }
 }

@@ -60,6 +60,40 @@
 //! - **Connection removal** removes its routes, withdraws unreachable names, fails the acks
 //!   waiting on it and undoes the requests it made; a peer that connects gets a full sync.
 //!
+//! # Where this differs from upstream, and why
+//!
+//! The wire behaviour matches upstream; these choices differ in behaviour:
+//!
+//! - `forward_to` / `recv_from` from non-local connections are ignored (counted in
+//!   [`RouterStats::ignored_local_fields`]); upstream honours them from anyone.
+//! - A name is propagated to peers under an id the router allocates per name (from its seed),
+//!   not under the id of the subscription that happened to come first; the withdrawal reuses
+//!   it. Subscribe and unsubscribe stay paired for peers that count by id, and subscriptions
+//!   made with id 0 get loop protection too.
+//! - The requester's ack never waits for peers (upstream waits up to 5 s and then ignores peer
+//!   failures anyway); peer answers are counted.
+//! - Loop detection applies to frames from node links (peer, remote) only, and only when the
+//!   id's first arrival came over another connection that is still up. Applications do not
+//!   relay, so a repeated id from one is a retry or a reconnection and is processed
+//!   (idempotently); a peer's resync after its old link was removed is accepted.
+//! - Requests that cannot be carried out are answered with a negative ack naming the reason
+//!   ([`DropReason::message`]): `recv_from`/`forward_to` naming an unknown or local connection
+//!   (upstream acks and ignores), a TTL that ran out, the per-connection subscription limit.
+//! - An unsubscribe whose id the route does not hold releases the route's smallest id (one
+//!   reference) instead of failing, so clients that unsubscribe under a fresh id work.
+//! - Routes set with `recv_from` are remembered like `forward_to` subscriptions and restored
+//!   when their connection comes back (upstream loses them on a link flap); both are undone
+//!   when the local connection that asked goes away.
+//! - Subscriptions relayed between peers are withdrawn when the peer they came from goes away
+//!   and are part of the sync a newly connected peer gets, so chains recover from any link
+//!   flapping, not only the first hop's.
+//!
+//! Consequences of upstream's rules worth knowing: one-output routing prefers peers over edge
+//! connections, so an application attached to this node over the network receives anycast only
+//! when no local, remote or peer route exists. Without `full_mesh`, broadcast in a topology
+//! with cycles can reach a subscriber more than once (nodes relay peer publishes); meshes must
+//! run with `full_mesh`.
+//!
 //! # Contract with the node
 //!
 //! - Frames are validated and MAC-checked before they reach the router.
