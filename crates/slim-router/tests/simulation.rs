@@ -8,8 +8,11 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::Net;
 use slim_router::{ConnKind, RouterConfig};
+use slim_wire::{Frame, Name, builders};
 
 const MAX_STEPS: u64 = 100_000;
 const SEEDS: [Option<u64>; 6] = [None, Some(1), Some(2), Some(3), Some(4), Some(5)];
@@ -233,5 +236,109 @@ fn subscriptions_in_a_standalone_cycle_settle_and_unicast_arrives_once() {
                 "node {node}, seed {seed:?}"
             );
         }
+    }
+}
+
+/// An application's subscribe on its own embedded router, sent upstream with `forward_to`
+/// (or installed as a route through the link with `recv_from`).
+fn app_request(
+    to: &str,
+    id: u64,
+    subscribe: bool,
+    forward_to: Option<u64>,
+    recv_from: Option<u64>,
+) -> Frame {
+    let name: Name = to.parse().unwrap();
+    let mut message = if subscribe {
+        builders::subscribe(&name, &name, id)
+    } else {
+        builders::unsubscribe(&name, &name, id)
+    };
+    use slim_wire::proto::message::MessageType;
+    let header = match message.message_type.as_mut().unwrap() {
+        MessageType::Subscribe(s) => s.header.as_mut().unwrap(),
+        MessageType::Unsubscribe(u) => u.header.as_mut().unwrap(),
+        _ => unreachable!(),
+    };
+    header.forward_to = forward_to;
+    header.recv_from = recv_from;
+    Frame::from_message(&message).unwrap()
+}
+
+#[test]
+fn an_embedded_router_subscribes_upstream_and_survives_its_link_flapping() {
+    for seed in SEEDS {
+        // Node 0: an application's embedded router with the app as a local connection.
+        // Node 1: the server node, which sees that link as an edge.
+        let mut net = Net::new(2, RouterConfig::default(), seed);
+        let (uplink, _) = net.link_as(0, ConnKind::Edge, 1, ConnKind::Edge);
+        let app = net.client(0, ConnKind::Local);
+        let server_app = net.client(1, ConnKind::Edge);
+        net.subscribe(server_app, "org/ns/server/5");
+
+        // "subscribe(me, uplink)": installed locally and upstream; acked once upstream acked.
+        net.send(
+            app,
+            app_request("org/ns/app/1", 41, true, Some(uplink.0), None),
+        );
+        assert!(
+            net.clients[app].acks.is_empty(),
+            "ack waits for the server node"
+        );
+        // "set_route(server, uplink)": the server's names go out on the uplink.
+        net.send(
+            app,
+            app_request("org/ns/server", 42, true, None, Some(uplink.0)),
+        );
+        net.settle(MAX_STEPS);
+        assert_eq!(net.clients[app].acks, [(42, true), (41, true)]);
+
+        let round_trip = |net: &mut Net, tag: &str| {
+            net.publish(server_app, "org/ns/app/1", 1, &format!("{tag}-down"));
+            net.publish(app, "org/ns/server", 1, &format!("{tag}-up"));
+            net.settle(MAX_STEPS);
+            (net.take(app), net.take(server_app))
+        };
+        assert_eq!(
+            round_trip(&mut net, "a"),
+            (vec!["a-down".into()], vec!["a-up".into()])
+        );
+
+        // The link drops: nothing gets through. It comes back: the subscription is replayed
+        // and the route restored, with no action from the application.
+        net.cut(0, 1);
+        assert_eq!(round_trip(&mut net, "b"), (vec![], vec![]));
+        net.restore(0, 1);
+        net.settle(MAX_STEPS);
+        assert_eq!(
+            round_trip(&mut net, "c"),
+            (vec!["c-down".into()], vec!["c-up".into()])
+        );
+        assert_eq!(
+            net.clients[app].acks.len(),
+            2,
+            "replays are not re-acknowledged"
+        );
+
+        // Unsubscribing upstream stops delivery at the server node.
+        net.send(
+            app,
+            app_request("org/ns/app/1", 41, false, Some(uplink.0), None),
+        );
+        net.settle(MAX_STEPS);
+        assert_eq!(net.clients[app].acks.last(), Some(&(41, true)));
+        assert!(
+            net.nodes[1]
+                .routes()
+                .iter()
+                .all(|r| r.name.to_string() != "org/ns/app/00000000-0000-0000-0000-000000000001")
+        );
+        net.publish(server_app, "org/ns/app/1", 1, "d-down");
+        net.settle(MAX_STEPS);
+        assert!(net.take(app).is_empty());
+        // Nothing left waiting on timers.
+        net.advance(Duration::from_secs(60));
+        net.settle(MAX_STEPS);
+        assert!(net.nodes[0].poll_timeout().is_none());
     }
 }

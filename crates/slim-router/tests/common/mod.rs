@@ -23,7 +23,12 @@ use slim_wire::{Frame, FrameKind, Name, builders};
 /// Who is at the other end of a node's connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Far {
-    Node { node: usize, conn: ConnId },
+    /// Another node; `kind` is the kind this end gives the link.
+    Node {
+        node: usize,
+        conn: ConnId,
+        kind: ConnKind,
+    },
     Client(usize),
 }
 
@@ -76,20 +81,48 @@ impl Net {
 
     /// Links two nodes as peers; returns the connection ids at `a` and `b`.
     pub fn link(&mut self, a: usize, b: usize) -> (ConnId, ConnId) {
+        self.link_as(a, ConnKind::Peer, b, ConnKind::Peer)
+    }
+
+    /// Links two nodes, each end giving the link the kind stated (e.g. an application's
+    /// embedded router and the node it connects to as an edge).
+    pub fn link_as(
+        &mut self,
+        a: usize,
+        kind_a: ConnKind,
+        b: usize,
+        kind_b: ConnKind,
+    ) -> (ConnId, ConnId) {
         let (ca, cb) = (self.fresh_conn(), self.fresh_conn());
-        self.ends[a].insert(ca, Far::Node { node: b, conn: cb });
-        self.ends[b].insert(cb, Far::Node { node: a, conn: ca });
+        self.ends[a].insert(
+            ca,
+            Far::Node {
+                node: b,
+                conn: cb,
+                kind: kind_a,
+            },
+        );
+        self.ends[b].insert(
+            cb,
+            Far::Node {
+                node: a,
+                conn: ca,
+                kind: kind_b,
+            },
+        );
         self.connect_link(a, ca, b, cb);
         (ca, cb)
     }
 
     fn connect_link(&mut self, a: usize, ca: ConnId, b: usize, cb: ConnId) {
-        let mut out = Vec::new();
-        self.nodes[a].add_connection(ca, ConnKind::Peer, self.now, &mut out);
-        self.dispatch(a, out);
-        let mut out = Vec::new();
-        self.nodes[b].add_connection(cb, ConnKind::Peer, self.now, &mut out);
-        self.dispatch(b, out);
+        for (node, conn) in [(a, ca), (b, cb)] {
+            let Some(Far::Node { kind, .. }) = self.ends[node].get(&conn).copied() else {
+                panic!("not a link");
+            };
+            let mut out = Vec::new();
+            self.nodes[node].add_connection(conn, kind, self.now, &mut out);
+            self.dispatch(node, out);
+        }
     }
 
     /// Drops the link between `a` and `b` (both ends notice, frames in flight are lost).
@@ -141,7 +174,7 @@ impl Net {
         self.ends[a]
             .iter()
             .find_map(|(&ca, far)| match *far {
-                Far::Node { node, conn } if node == b => Some((ca, conn)),
+                Far::Node { node, conn, .. } if node == b => Some((ca, conn)),
                 _ => None,
             })
             .expect("nodes are linked")
@@ -162,6 +195,16 @@ impl Net {
         self.nodes[node].add_connection(conn, kind, self.now, &mut out);
         self.dispatch(node, out);
         index
+    }
+
+    /// Advances the clock and runs every router's timers.
+    pub fn advance(&mut self, by: std::time::Duration) {
+        self.now += by;
+        for node in 0..self.nodes.len() {
+            let mut out = Vec::new();
+            self.nodes[node].handle_timeout(self.now, &mut out);
+            self.dispatch(node, out);
+        }
     }
 
     /// The client sends `frame` to its node (delivered at once: it is the client's own hop).
@@ -209,7 +252,9 @@ impl Net {
             let wire =
                 Frame::parse(frame.to_forwarded_bytes(ttl, None)).expect("re-encoded frame parses");
             match self.ends[node].get(&to) {
-                Some(Far::Node { node: far, conn }) => {
+                Some(Far::Node {
+                    node: far, conn, ..
+                }) => {
                     self.queues
                         .entry((*far, *conn))
                         .or_default()
