@@ -18,6 +18,7 @@
 //!   JWKS).
 //! - [`revocation`]: a runtime revocation list shared by verifiers (beyond upstream).
 //! - [`header`]: signing and verifying control-message headers, and the full receive check.
+//! - [`credential`]: the MLS member check (token verifies, its `pubkey` is the leaf's key).
 //! - [`replay`]: per-sender memory of control-message ids.
 //! - [`config`]: serde configuration of providers and verifiers.
 //!
@@ -49,6 +50,7 @@
 
 pub mod claims;
 pub mod config;
+pub mod credential;
 pub mod header;
 pub mod identity;
 pub mod jwt;
