@@ -597,3 +597,26 @@ fn key_rotation_drops_tokens_of_removed_keys() {
         .unwrap();
     verifier.verify(&token, at(T0)).unwrap();
 }
+
+#[test]
+fn malformed_key_material_in_a_jwks_fails_verification_without_panicking() {
+    let jwks = r#"{"keys": [
+        {"kty": "OKP", "crv": "Ed25519", "x": "AAAA"},
+        {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"},
+        {"kty": "RSA", "n": "AQAB", "e": "AQAB"}
+    ]}"#;
+    for algorithm in [
+        JwtAlgorithm::EdDSA,
+        JwtAlgorithm::ES256,
+        JwtAlgorithm::RS256,
+    ] {
+        let config = JwtKeyConfig {
+            algorithm,
+            format: KeyFormat::Jwks,
+            key: KeyData::Data(jwks.into()),
+        };
+        let verifier = JwtVerifier::new(&JwtVerifierConfig::new(config)).unwrap();
+        let token = provider(algorithm).token(at(T0)).unwrap();
+        assert!(verifier.verify(&token, at(T0)).is_err(), "{algorithm}");
+    }
+}

@@ -18,7 +18,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, DecodingKeyKind, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use super::{Family, JwtAlgorithm, ensure_crypto_backend};
@@ -165,6 +165,9 @@ impl JwtKeyConfig {
                     Family::Ed => DecodingKey::from_ed_pem(&text),
                 }
                 .map_err(|e| self.invalid(e))?;
+                if !is_well_formed(&key, self.algorithm) {
+                    return Err(self.invalid("not a valid public key"));
+                }
                 Ok(vec![VerificationKey {
                     kid: None,
                     algorithm: self.algorithm,
@@ -241,11 +244,30 @@ fn verification_key(jwk: &Jwk, fallback: JwtAlgorithm) -> Option<VerificationKey
         return None;
     }
     let key = DecodingKey::from_jwk(jwk).ok()?;
+    if !is_well_formed(&key, algorithm) {
+        return None;
+    }
     Some(VerificationKey {
         kid: jwk.common.key_id.clone(),
         algorithm,
         key,
     })
+}
+
+/// Checks point encodings up front. Besides turning a bad key into a load error instead of a
+/// failure on every token, this guards the JWT library's Ed25519 verifier, which panics on
+/// keys shorter than 32 bytes.
+fn is_well_formed(key: &DecodingKey, algorithm: JwtAlgorithm) -> bool {
+    let DecodingKeyKind::SecretOrDer(bytes) = key.kind() else {
+        // RSA modulus and exponent: the RSA library validates them on use.
+        return true;
+    };
+    match algorithm {
+        JwtAlgorithm::EdDSA => <&[u8; 32]>::try_from(bytes.as_slice())
+            .is_ok_and(|array| ed25519_dalek::VerifyingKey::from_bytes(array).is_ok()),
+        JwtAlgorithm::ES256 => p256::PublicKey::from_sec1_bytes(bytes).is_ok(),
+        _ => true,
+    }
 }
 
 fn infer_algorithm(params: &AlgorithmParameters, fallback: JwtAlgorithm) -> Option<JwtAlgorithm> {
