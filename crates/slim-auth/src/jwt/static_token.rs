@@ -121,9 +121,16 @@ fn file_stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
 }
 
 fn read_token(path: &PathBuf) -> Result<(String, Option<(SystemTime, u64)>), ProviderError> {
+    use std::io::Read as _;
     let stamp = file_stamp(path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ProviderError::StaticToken(format!("{}: {e}", path.display())))?;
+    let error = |e: std::io::Error| ProviderError::StaticToken(format!("{}: {e}", path.display()));
+    let mut text = String::new();
+    // One byte over the limit is enough to know the file is too long.
+    std::fs::File::open(path)
+        .map_err(error)?
+        .take(MAX_JWT_LEN as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(error)?;
     let token = text.trim();
     check_shape(token)?;
     Ok((token.to_owned(), stamp))

@@ -70,6 +70,29 @@ impl SharedSecretProvider {
         })
     }
 
+    /// Rebuilds a provider with a token id saved earlier (from [`IdentityProvider::token_id`]),
+    /// so a restarted application keeps its instance id. The id must start with the
+    /// configured base id and contain no `:` or whitespace.
+    pub fn restore<R>(
+        config: &SharedSecretProviderConfig,
+        signing_key: SigningKey,
+        token_id: &str,
+        rng: R,
+    ) -> Result<Self, SharedSecretError>
+    where
+        R: RngCore + CryptoRng + Send + 'static,
+    {
+        token::validate_base_id(token_id)?;
+        if !token_id.starts_with(config.id.as_str()) {
+            return Err(SharedSecretError::InvalidId(
+                "saved token id does not extend the configured id",
+            ));
+        }
+        let mut provider = Self::with_rng(config, signing_key, rng)?;
+        provider.token_id = token_id.to_owned();
+        Ok(provider)
+    }
+
     /// Mints a fresh token dated `now`, bypassing (and not updating) the cache.
     pub fn mint(&self, now: SystemTime) -> Result<String, ProviderError> {
         let issued_at = unix_seconds(now).ok_or(ProviderError::ClockBeforeEpoch)?;

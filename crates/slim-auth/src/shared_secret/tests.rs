@@ -360,3 +360,29 @@ fn configs_parse_with_documented_defaults_and_redact_secrets() {
 
     assert!(serde_json::from_str::<SharedSecretVerifierConfig>(r#"{"secret":"s","x":1}"#).is_err());
 }
+
+#[test]
+fn a_saved_token_id_can_be_restored() {
+    let config = SharedSecretProviderConfig::new("org/ns/a", SECRET);
+    let original = provider(&config);
+    let restored = SharedSecretProvider::restore(
+        &config,
+        key(),
+        original.token_id(),
+        StdRng::seed_from_u64(99),
+    )
+    .unwrap();
+    assert_eq!(restored.token_id(), original.token_id());
+    let token = restored.mint(at(T0)).unwrap();
+    assert!(token.starts_with(&format!("{}:", original.token_id())));
+    assert_eq!(
+        verifier().verify(&token, at(T0)).unwrap().sub,
+        original.token_id()
+    );
+    for bad in ["org/ns/b_AAAAAAAA", "org/ns/a_AA AAAAA", "org/ns/a:x"] {
+        assert!(
+            SharedSecretProvider::restore(&config, key(), bad, StdRng::seed_from_u64(1)).is_err(),
+            "{bad}"
+        );
+    }
+}
