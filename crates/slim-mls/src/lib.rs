@@ -40,7 +40,8 @@
 //! * `identity.rs`: [`MlsIdentity`], key encodings and key pair checks.
 //! * `validator.rs`: [`MemberValidator`] and its adapter to mls-rs' `IdentityProvider`.
 //! * `client.rs`: [`MlsClient`] (groups and key packages), [`PendingJoin`], mls-rs settings.
-//! * `group.rs`: [`MlsGroup`]: commits, commit processing, encryption, decryption.
+//! * `group.rs`: [`MlsGroup`]: state, accessors, encryption, decryption, export.
+//! * `group/commit.rs`: commits made (add, remove, rejoin) and received (`process_commit`).
 //! * `state.rs`: export and import of a group's state.
 //! * `error.rs`: one error enum per operation family.
 

@@ -494,3 +494,58 @@ fn state_export_and_import_continue_the_group() {
         Err(StateError::Malformed)
     ));
 }
+
+#[test]
+fn members_check_the_leaves_they_are_shown() {
+    let mut group = Group::new(Suite::P256, &["moderator", "alice"]);
+    // Alice's application no longer trusts "mallory"; the moderator still does.
+    let alice_validator = Arc::new(TestValidator::default());
+    alice_validator.refuse("mallory");
+    let alice = MlsClient::new(
+        &support::identity("alice", Suite::P256),
+        Suite::P256,
+        alice_validator.clone(),
+    )
+    .unwrap();
+    let pending = alice.key_package(t0()).unwrap();
+    let out = group.states[0]
+        .rejoin_member("alice", pending.key_package(), t0())
+        .unwrap();
+    let mut strict_alice = pending.join(&out.welcome, t0()).unwrap();
+    let mallory = client("mallory", Suite::P256, &group.validator);
+    let add = group.states[0]
+        .add_member(mallory.key_package(t0()).unwrap().key_package(), t0())
+        .unwrap();
+    let epoch = strict_alice.epoch();
+    assert!(matches!(
+        strict_alice.process_commit(&add.commit, t0()),
+        Err(ProcessCommitError::MemberRejected(why)) if why.contains("mallory")
+    ));
+    assert_eq!(strict_alice.epoch(), epoch);
+
+    // A newcomer that refuses someone already in the group does not join it.
+    let bob_validator = Arc::new(TestValidator::default());
+    bob_validator.refuse("mallory");
+    let bob = MlsClient::new(
+        &support::identity("bob", Suite::P256),
+        Suite::P256,
+        bob_validator,
+    )
+    .unwrap();
+    let pending = bob.key_package(t0()).unwrap();
+    let out = group.states[0]
+        .add_member(pending.key_package(), t0())
+        .unwrap();
+    assert!(matches!(
+        pending.join(&out.welcome, t0()),
+        Err(JoinError::MemberRejected(why)) if why.contains("mallory")
+    ));
+}
+
+#[test]
+fn groups_can_move_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<MlsGroup>();
+    send_and_sync::<MlsClient>();
+    send_and_sync::<slim_mls::PendingJoin>();
+}
