@@ -215,10 +215,13 @@ pub enum DecryptError {
         /// The sender's message generation in its epoch.
         generation: u32,
     },
+    /// The message was sent by this member itself (an echo of its own broadcast).
+    #[error("the message is our own")]
+    OwnMessage,
     /// This member was removed from the group; the group is closed.
     #[error("we were removed from the group")]
     Removed,
-    /// The library refused the message (authentication failure, own message, ...).
+    /// The library refused the message (authentication failure, ...).
     #[error("mls-rs: {0}")]
     Library(MlsError),
 }

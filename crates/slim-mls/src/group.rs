@@ -168,6 +168,7 @@ impl MlsGroup {
                         group_epoch,
                     },
                     MlsError::KeyMissing(generation) => DecryptError::KeyAlreadyUsed { generation },
+                    MlsError::CantProcessMessageFromSelf => DecryptError::OwnMessage,
                     other => DecryptError::Library(other),
                 })?;
         let ReceivedMessage::ApplicationMessage(description) = received else {

@@ -269,6 +269,10 @@ fn aad_round_trips_and_any_altered_byte_is_refused() {
         group.states[1].decrypt(&message),
         Err(DecryptError::KeyAlreadyUsed { generation: 3 })
     ));
+    assert!(matches!(
+        group.states[0].decrypt(&message),
+        Err(DecryptError::OwnMessage)
+    ));
     let next = group.states[0].encrypt(b"next", b"the aad").unwrap();
     assert_eq!(group.states[1].decrypt(&next).unwrap().plaintext, b"next");
     assert!(matches!(
