@@ -157,8 +157,12 @@ fn rejoin_replaces_the_member_in_one_commit() {
     let epoch = group.states[0].epoch();
     // Bob lost his state and comes back with a fresh key package.
     let pending = group.clients[2].key_package(t0()).unwrap();
+    let owner = group.states[0]
+        .key_package_owner(pending.key_package())
+        .unwrap();
+    assert!(group.states[0].contains(&owner));
     let out = group.states[0]
-        .rejoin_member("bob", pending.key_package(), t0())
+        .rejoin_member(&owner, pending.key_package(), t0())
         .unwrap();
     assert_eq!(out.member, "bob");
     assert_eq!(group.states[0].epoch(), epoch + 1);

@@ -64,6 +64,13 @@ impl MlsGroup {
         self.merge_own_commit(output, member)
     }
 
+    /// Names the owner of a key package without adding it, as the validator names its
+    /// credential (no time check): lets the moderator choose between `add_member` and
+    /// `rejoin_member` when a key package arrives.
+    pub fn key_package_owner(&self, key_package: &[u8]) -> Result<MemberId, CommitError> {
+        self.read_key_package(key_package).map(|(_, owner)| owner)
+    }
+
     /// Removes a member with one commit, merged locally at once. Returns the serialized commit.
     pub fn remove_member(&mut self, member: &str, now: SystemTime) -> Result<Vec<u8>, CommitError> {
         self.ensure_member()?;
