@@ -9,8 +9,9 @@
 //! # Library choice
 //!
 //! Built on **mls-rs 0.57** with the **aws-lc** crypto provider (`mls-rs-crypto-awslc` 0.27,
-//! feature `post-quantum`), the same library and provider upstream SLIM uses (mls-rs 0.54–0.56,
-//! provider 0.26, whose sources match 0.27 except for dependency versions). This gives:
+//! feature `post-quantum`), the same library and provider upstream SLIM uses (the 3.3.8 Python
+//! wheel embeds mls-rs 0.56.0 and aws-lc-rs 1.18.1; provider 0.26's sources match 0.27 except
+//! for dependency versions). This gives:
 //!
 //! * byte-level wire interop on suite 0x0002 (P-256) and 0x0001 (X25519/Ed25519): key packages,
 //!   welcomes, commits and private messages are produced by the same code with the same
