@@ -104,5 +104,6 @@ pub use event::{
 pub use io::Stats;
 pub use layer::{BuildError, Payload, SessionLayer, SessionLayerBuilder};
 pub use security::{
-    Decrypted, Identity, MemberAdded, MemberId, MlsGroup, MlsProvider, SecurityError, Unverified,
+    AuthIdentity, Decrypted, Identity, MemberAdded, MemberId, MlsGroup, MlsProvider, SecurityError,
+    SlimMls, Unverified,
 };

@@ -8,16 +8,22 @@
 //! - [`MlsGroup`]: one session's MLS group (add/remove/rejoin commits, commit processing,
 //!   encryption with the header AAD).
 //!
-//! Implementations live next to the crates that own the cryptography (`slim-auth`,
-//! `slim-mls`); this crate ships [`Unverified`], an identity that signs and checks nothing,
-//! for tests and closed deployments.
+//! The implementations for production use are [`AuthIdentity`] (tokens and header signatures
+//! from `slim-auth`) and [`SlimMls`] (RFC 9420 through `slim-mls`, members validated by their
+//! `slim-auth` tokens with [`TokenValidator`]). [`Unverified`] signs and checks nothing, for
+//! tests and closed deployments.
 //!
-//! Layout: `mod.rs` traits and errors, `seal.rs` the outbound pipeline (token, signature,
-//! encryption) and inbound checks, `replay.rs` the per-sender replay guard.
+//! Layout: `mod.rs` traits and errors, `auth.rs` and `mls.rs` the adapters, `seal.rs` the
+//! outbound pipeline (token, signature, encryption) and inbound checks, `replay.rs` the
+//! per-sender replay guard.
 
+mod auth;
+mod mls;
 mod replay;
 mod seal;
 
+pub use auth::{AuthIdentity, TokenValidator};
+pub use mls::SlimMls;
 pub(crate) use replay::ReplayGuard;
 pub(crate) use seal::{open_app_payload, seal, verify_command};
 
