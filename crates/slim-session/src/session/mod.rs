@@ -331,20 +331,30 @@ impl Session {
         else {
             return false;
         };
-        let Some(destination) = publish
+        // Compare routing keys straight from the encoded name (no string hashing per message).
+        let Some(encoded) = publish
             .header
             .as_ref()
             .and_then(|h| h.destination.as_ref())
-            .and_then(|d| Name::from_proto(d).ok())
+            .and_then(|d| d.name.as_ref())
         else {
             return false;
         };
+        let id = encoded.name_id.map_or(slim_wire::InstanceId::ANY, |id| {
+            slim_wire::InstanceId::from_halves(id.id_0, id.id_1)
+        });
+        let key = slim_wire::NameKey {
+            components: [
+                encoded.component_0,
+                encoded.component_1,
+                encoded.component_2,
+            ],
+            id,
+        };
+        let is = |name: &Option<Name>| name.as_ref().is_some_and(|n| n.key() == key);
         match self.config.kind {
-            SessionKind::PointToPoint => Some(&destination) == self.destination.as_ref(),
-            SessionKind::Group => {
-                Some(&destination) == self.destination.as_ref()
-                    || Some(&destination) == self.control_channel.as_ref()
-            }
+            SessionKind::PointToPoint => is(&self.destination),
+            SessionKind::Group => is(&self.destination) || is(&self.control_channel),
         }
     }
 
