@@ -13,6 +13,39 @@
 //! payloads, directions, ids, metadata keys, fanouts and retransmissions of the reference's
 //! §4. The transcripts in `tests/transcript.rs` pin them down message by message.
 //!
+//! # Setting up an application
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::{Instant, SystemTime};
+//! use slim_auth::config::{IdentityProviderConfig, IdentityVerifierConfig};
+//! use slim_auth::shared_secret::{SharedSecretProviderConfig, SharedSecretVerifierConfig};
+//! use slim_auth::{SignatureScheme, SigningKey};
+//! use slim_session::{AuthIdentity, SessionConfig, SessionLayer, SlimMls};
+//! use slim_wire::{InstanceId, Name};
+//!
+//! let secret = "a shared secret of at least 32 bytes!";
+//! let key = SigningKey::generate(SignatureScheme::EcdsaP256Sha256, &mut rand_core::OsRng);
+//! let provider = IdentityProviderConfig::SharedSecret(SharedSecretProviderConfig::new("org/ns/alice", secret))
+//!     .build(key)?;
+//! let verifier = IdentityVerifierConfig::SharedSecret(SharedSecretVerifierConfig::new(secret))
+//!     .build(None)?;
+//! // The instance id upstream derives from the identity.
+//! let id = InstanceId(slim_wire::hash::instance_id_for(provider.token_id()));
+//! let name = Name::new("org", "ns", "alice")?.with_id(id);
+//! let mut layer = SessionLayer::builder(name, AuthIdentity::new(provider.clone(), verifier.clone()))
+//!     .mls(SlimMls::new(provider, verifier, slim_mls::Suite::P256))
+//!     .seed(rand::random())
+//!     .build(Instant::now(), SystemTime::now())?;
+//! let (session, handshake) = layer.create_session(
+//!     Instant::now(),
+//!     SessionConfig::point_to_point().with_mls(),
+//!     Name::new("org", "ns", "bob")?,
+//! )?;
+//! # let _ = (session, handshake);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Where it behaves better than upstream
 //!
 //! The wire stays the same; what each endpoint does with it differs where upstream is weak:

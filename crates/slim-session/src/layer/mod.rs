@@ -6,11 +6,26 @@
 //!
 //! Driving it (what an async driver does, in a loop):
 //!
-//! 1. feed inputs: [`SessionLayer::handle_message`] for every message from the node,
-//!    [`SessionLayer::handle_timeout`] when [`SessionLayer::poll_timeout`] has passed,
+//! 1. feed inputs: [`SessionLayer::handle_message`] for every message from the node (anything
+//!    that is not a session `Publish` is ignored, so the whole stream can be passed),
+//!    [`SessionLayer::handle_timeout`] when [`SessionLayer::poll_timeout`] has passed, and
 //!    commands from the application;
-//! 2. drain outputs: [`SessionLayer::poll_transmit`] to the node connection,
-//!    [`SessionLayer::poll_event`] to the application (and subscriptions to the node).
+//! 2. after every input, drain the outputs: [`SessionLayer::poll_transmit`] to the node
+//!    connection (sealed, ready to encode) and [`SessionLayer::poll_event`]:
+//!    - [`Event::Subscribe`]: send a Subscribe for the name (with a subscription id) to the
+//!      node and, once its SubscriptionAck arrives, call [`SessionLayer::subscribed`]; group
+//!      joins wait for this. [`Event::Unsubscribe`]: send an Unsubscribe.
+//!    - [`Event::Readable`] / [`Event::Writable`]: wake the application's receivers (which
+//!      call [`SessionLayer::recv`]) or publishers (which retry after `WouldBlock`).
+//!    - [`Event::Completed`], [`Event::NewSession`], [`Event::SessionClosed`],
+//!      [`Event::Participant`]: resolve handles, queue accepted sessions, close handles.
+//!
+//! What stays with the driver: subscribing the application's own name (with its instance
+//! id) at the node, re-sending every current subscription after a reconnect, and choosing the
+//! instance id. Upstream derives it from the identity (`slim_wire::hash::instance_id_for` of
+//! the provider's token id) and peers in strict identity-binding mode check that; use the
+//! same derivation. Inputs produce at most a bounded amount of output each, but the queues
+//! grow if the driver feeds without draining.
 //!
 //! ```
 //! use std::time::{Instant, SystemTime};
@@ -388,7 +403,7 @@ impl SessionLayer {
         payload: Payload,
         to: Option<&Name>,
     ) -> Result<CompletionId, PublishError> {
-        let queue_full = self.io.transmit.len() >= self.config.transmit_queue;
+        let queue_full = self.io.transmit.len() >= self.config.transmit_queue.max(1);
         let Some(s) = self.sessions.get_mut(&session) else {
             return Err(PublishError::UnknownSession(session));
         };

@@ -76,7 +76,7 @@ impl Session {
     /// reorder buffers are bounded by the receiver's range, and counting them here would
     /// defer the very retransmission that lets them drain.
     fn inbox_full(&self, ctx: &Ctx<'_>) -> bool {
-        self.inbox.len() >= ctx.config.receive_buffer
+        self.inbox.len() >= ctx.config.receive_buffer.max(1)
     }
 
     /// A Msg or RtxReply from the network (or from the deferred / held queues).
