@@ -252,7 +252,7 @@ impl DataReceiver {
             };
             match slot {
                 Slot::Received(message) => {
-                    self.buffered_total -= 1;
+                    self.buffered_total = self.buffered_total.saturating_sub(1);
                     state.initial = false;
                     fx.received.push(Received::Message(message));
                 }
@@ -341,7 +341,7 @@ impl DataReceiver {
                 .values()
                 .filter(|s| matches!(s, Slot::Received(_)))
                 .count();
-            self.buffered_total -= held;
+            self.buffered_total = self.buffered_total.saturating_sub(held);
         }
     }
 }

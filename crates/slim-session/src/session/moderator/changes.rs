@@ -130,7 +130,7 @@ impl Session {
             };
             match group.add_member(&key_package, ctx.wall) {
                 Ok(added) => {
-                    state.commit_id += 1;
+                    state.commit_id = state.commit_id.wrapping_add(1);
                     member_ref = Some(added.member);
                     mls_payloads = Some((
                         wire::mls_payload(state.commit_id, Bytes::from(added.commit)),
@@ -212,7 +212,7 @@ impl Session {
         {
             match group.remove_member(&leaf, ctx.wall) {
                 Ok(c) => {
-                    state.commit_id += 1;
+                    state.commit_id = state.commit_id.wrapping_add(1);
                     commit = Some(wire::mls_payload(state.commit_id, Bytes::from(c)));
                 }
                 Err(e) => return Begin::Done(Err(CompletionError::Security(e.to_string()))),
@@ -288,7 +288,7 @@ impl Session {
                 return Begin::Done(Err(CompletionError::Security(e.to_string())));
             }
         };
-        state.commit_id += 1;
+        state.commit_id = state.commit_id.wrapping_add(1);
         let commit_id = state.commit_id;
         if let Some(m) = self.roster.get_mut(member) {
             m.mls = Some(added.member);
