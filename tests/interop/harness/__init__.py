@@ -1,0 +1,1 @@
+"""Scenario runner internals: processes (procs), nodes (nodes) and the scenarios themselves."""
