@@ -133,7 +133,7 @@ async fn strict_node_refuses_an_unsigned_peer() {
     let node = start(NodeSpec::new("strict").with_metrics());
     let (_, request) = handshake(false);
     let refused = raw::open(node.endpoint(), vec![request]).await.unwrap();
-    let status = refused.err().expect("unsigned peer accepted");
+    let status = refused.expect_err("unsigned peer accepted");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     let url = node.metrics_url().unwrap();
     assert_eq!(
