@@ -50,7 +50,7 @@ async fn a_stalled_subscriber_back_pressures_the_publisher_and_memory_stays_boun
             }
         }
         sent += 1;
-        if sent % 1000 == 0 {
+        if sent.is_multiple_of(1000) {
             peak = peak.max(node.rss_kib().unwrap());
         }
     }
