@@ -1,7 +1,7 @@
 //! Connections as the router sees them: an id the node assigns and a kind.
 //!
 //! The kind decides three things: which category a route through the connection belongs to
-//! (one-output routing prefers [`ConnKind::Local`], then Remote, Peer, Edge), whether a frame
+//! (one-output routing prefers the nearest: [`ConnKind::Local`], then Edge, Peer, Remote), whether a frame
 //! from it has its TTL decremented (not from Local), and whether its process-local header fields
 //! (`forward_to`, `recv_from`) are honoured (only from Local).
 
@@ -22,27 +22,29 @@ impl fmt::Display for ConnId {
 }
 
 /// What is at the other end of a connection. The declaration order is the preference order of
-/// one-output routing.
+/// one-output routing: nearest first. Upstream prefers other nodes (Remote, Peer) over
+/// applications attached to this node (Edge); we prefer the attached instance, which keeps
+/// anycast traffic on this node when it can be served here ("local first").
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum ConnKind {
     /// An application or control endpoint inside this process. Trusted with process-local
     /// header fields; no TTL decrement; told when its messages cannot be routed.
     Local,
-    /// A node of another domain, managed by the control plane.
-    Remote,
-    /// A node of the same deployment (node-to-node link); subscriptions propagate over it.
-    Peer,
     /// An application or first-hop client connected over the network.
     Edge,
+    /// A node of the same deployment (node-to-node link); subscriptions propagate over it.
+    Peer,
+    /// A node of another domain, managed by the control plane.
+    Remote,
 }
 
 impl ConnKind {
     /// All kinds in routing preference order.
     pub const ALL: [ConnKind; 4] = [
         ConnKind::Local,
-        ConnKind::Remote,
-        ConnKind::Peer,
         ConnKind::Edge,
+        ConnKind::Peer,
+        ConnKind::Remote,
     ];
 
     /// Position in the preference order (0 = most preferred).

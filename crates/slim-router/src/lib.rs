@@ -88,9 +88,13 @@
 //!   and are part of the sync a newly connected peer gets, so chains recover from any link
 //!   flapping, not only the first hop's.
 //!
-//! Consequences of upstream's rules worth knowing: one-output routing prefers peers over edge
-//! connections, so an application attached to this node over the network receives anycast only
-//! when no local, remote or peer route exists. Without `full_mesh`, broadcast in a topology
+//! - One-output routing prefers the nearest instance: local, then edge (applications attached to
+//!   this node), then peer, then remote. Upstream prefers other nodes over attached
+//!   applications, which sends anycast traffic away from an instance that could serve it here.
+//!
+//! Consequences worth knowing: anycast spreads round-robin among the instances of the nearest
+//! kind only, so an instance on another node receives anycast from here only when no nearer
+//! one exists. Without `full_mesh`, broadcast in a topology
 //! with cycles can reach a subscriber more than once (nodes relay peer publishes); meshes must
 //! run with `full_mesh`.
 //!

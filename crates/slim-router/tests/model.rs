@@ -262,8 +262,8 @@ fn anycast_turns_are_fair_within_the_preferred_kind() {
         let frame = Frame::from_message(&builders::subscribe(&name, &name, 0)).unwrap();
         router.handle_frame(ConnId(conn), frame, now, &mut out);
     }
-    // Remote (conn 1) is preferred over the edges: everything goes there.
-    let mut counts = [0u32; 5];
+    // The edges (conns 2 and 3) are nearer than the remote: they alternate, one turn per
+    // connection even though conn 3 holds two instances.
     let source: Name = "org/ns/src".parse().unwrap();
     let publish = Frame::from_message(&builders::publish(
         &source,
@@ -273,22 +273,21 @@ fn anycast_turns_are_fair_within_the_preferred_kind() {
         "p".into(),
     ))
     .unwrap();
-    for _ in 0..10 {
-        out.clear();
-        router.handle_frame(ConnId(4), publish.clone(), now, &mut out);
-        counts[out[0].transmission().unwrap().0.0 as usize] += 1;
+    let turns = |router: &mut Router| {
+        let mut counts = [0u32; 5];
+        for _ in 0..10 {
+            let mut out = Vec::new();
+            router.handle_frame(ConnId(4), publish.clone(), now, &mut out);
+            counts[out[0].transmission().unwrap().0.0 as usize] += 1;
+        }
+        counts
+    };
+    assert_eq!(turns(&mut router), [0, 0, 5, 5, 0]);
+    // Once the edges are gone, the remote takes everything.
+    for (conn, instance) in [(2, 0), (3, 1), (3, 2)] {
+        let name = name(0, Some(instance));
+        let frame = Frame::from_message(&builders::unsubscribe(&name, &name, 0)).unwrap();
+        router.handle_frame(ConnId(conn), frame, now, &mut out);
     }
-    assert_eq!(counts, [0, 10, 0, 0, 0]);
-    // Without it, the two edge connections alternate (conn 3 holds two instances but is one
-    // connection).
-    let name1 = name(0, Some(0));
-    let frame = Frame::from_message(&builders::unsubscribe(&name1, &name1, 0)).unwrap();
-    router.handle_frame(ConnId(1), frame, now, &mut out);
-    let mut counts = [0u32; 5];
-    for _ in 0..10 {
-        out.clear();
-        router.handle_frame(ConnId(4), publish.clone(), now, &mut out);
-        counts[out[0].transmission().unwrap().0.0 as usize] += 1;
-    }
-    assert_eq!(counts, [0, 0, 5, 5, 0]);
+    assert_eq!(turns(&mut router), [0, 10, 0, 0, 0]);
 }

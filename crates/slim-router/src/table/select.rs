@@ -152,10 +152,10 @@ mod tests {
     #[test]
     fn insertion_keeps_rank_order() {
         use ConnKind::*;
-        let routes = list(&[(1, Local), (2, Peer), (3, Edge)]);
+        let routes = list(&[(1, Local), (3, Edge), (2, Peer)]);
         assert_eq!(insertion_point(&routes, Local), 1);
-        assert_eq!(insertion_point(&routes, Remote), 1);
-        assert_eq!(insertion_point(&routes, Peer), 2);
-        assert_eq!(insertion_point(&routes, Edge), 3);
+        assert_eq!(insertion_point(&routes, Edge), 2);
+        assert_eq!(insertion_point(&routes, Peer), 3);
+        assert_eq!(insertion_point(&routes, Remote), 3);
     }
 }

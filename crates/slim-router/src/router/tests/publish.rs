@@ -54,7 +54,7 @@ fn anycast_takes_turns_across_instances_and_connections() {
 }
 
 #[test]
-fn one_output_prefers_local_then_remote_then_peer_then_edge() {
+fn one_output_prefers_the_nearest_local_then_edge_then_peer_then_remote() {
     let mut h = Harness::new();
     h.add(1, Edge);
     h.add(2, Peer);
@@ -64,7 +64,7 @@ fn one_output_prefers_local_then_remote_then_peer_then_edge() {
     for conn in [1, 2, 3, 4] {
         h.recv(conn, sub(&format!("org/ns/svc/{conn}"), conn));
     }
-    for expected in [4, 3, 2, 1] {
+    for expected in [4, 1, 2, 3] {
         for _ in 0..3 {
             assert_eq!(
                 publishes(&h.recv(9, publish("org/ns/svc", 1))),
