@@ -122,6 +122,7 @@ impl SessionLayerBuilder {
             io: Io::new(),
             closed: VecDeque::new(),
             closed_set: HashSet::new(),
+            leftovers: VecDeque::new(),
             transmit_blocked: HashSet::new(),
         })
     }
