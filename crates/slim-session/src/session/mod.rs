@@ -175,7 +175,7 @@ impl Session {
             SessionKind::Group => MAX_FANOUT,
         };
         let window = ctx.config.window;
-        let sender = DataSender::new(
+        let mut sender = DataSender::new(
             SenderAddress {
                 me: me.clone(),
                 destination: destination.clone(),
@@ -186,6 +186,9 @@ impl Session {
             config.reliability,
             window,
         );
+        if config.kind == SessionKind::Group && config.mls.is_some() {
+            sender.repeat_sealed();
+        }
         let receiver = DataReceiver::new(
             me.clone(),
             session_type,
@@ -300,9 +303,14 @@ impl Session {
     fn send(&mut self, ctx: &mut Ctx<'_>, out: Outbound) {
         let sign = wire::is_command(out.kind);
         let encrypts = matches!(out.kind, T::Msg | T::RtxReply);
-        if self.is_broadcast(&out) {
+        let broadcast = self.is_broadcast(&out);
+        if broadcast {
             self.liveness.broadcast_sent(ctx.now);
         }
+        // A group's data broadcast is kept as sealed, to be repeated if it must be resent.
+        let repeatable =
+            (broadcast && out.kind == T::Msg && self.config.kind == SessionKind::Group)
+                .then(|| out.message_id());
         let group = match (&mut self.mls, encrypts) {
             (Some(state), true) => match state.group_mut() {
                 Some(group) => Some(group),
@@ -316,7 +324,12 @@ impl Session {
             _ => None,
         };
         match seal(out, ctx.identity, ctx.wall, sign, group) {
-            Ok(message) => ctx.io.transmit.push_back(message),
+            Ok(message) => {
+                if let Some(id) = repeatable {
+                    self.sender.remember_sealed(id, &message);
+                }
+                ctx.io.transmit.push_back(message);
+            }
             Err(e) => {
                 ctx.io.stats.seal_failed += 1;
                 warn!(session = %self.id, error = %e, "could not seal an outbound message");
@@ -392,6 +405,10 @@ impl Session {
         loop {
             for out in std::mem::take(&mut fx.transmit) {
                 self.send(ctx, out);
+            }
+            for sealed in std::mem::take(&mut fx.repeat) {
+                self.liveness.broadcast_sent(ctx.now);
+                ctx.io.transmit.push_back(sealed);
             }
             for (id, result) in std::mem::take(&mut fx.completions) {
                 ctx.io.complete(id, result);
