@@ -465,7 +465,11 @@ async fn negotiate_link(
 
     let receiver = LinkReceiver::new(
         inbound,
-        InboundMac::new(negotiated.mac_key.as_ref(), shared.strict),
+        InboundMac::for_link(
+            negotiated.mac_key.as_ref(),
+            shared.strict,
+            negotiated.connection_type,
+        ),
         negotiated.link_id.clone(),
         None,
     );
