@@ -69,6 +69,9 @@ pub(crate) enum Phase {
     Draining { deadline: Instant },
     /// Closing: the final control exchange (LeaveRequest or GroupClose) is in flight.
     Leaving,
+    /// Participant named by a GroupUpdate(REMOVE): silent, waiting (bounded) for the
+    /// moderator's LeaveRequest, which upstream moderators need answered.
+    Removed { deadline: Instant },
     /// Gone; the layer removes it.
     Closed(CloseReason),
 }
@@ -273,7 +276,7 @@ impl Session {
     fn is_closing(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Draining { .. } | Phase::Leaving | Phase::Closed(_)
+            Phase::Draining { .. } | Phase::Leaving | Phase::Removed { .. } | Phase::Closed(_)
         )
     }
 
@@ -510,7 +513,9 @@ impl Session {
     /// The earliest instant at which [`Self::on_timeout`] has work.
     pub fn next_timeout(&self) -> Option<Instant> {
         let phase = match self.phase {
-            Phase::Joining { deadline, .. } | Phase::Draining { deadline } => Some(deadline),
+            Phase::Joining { deadline, .. }
+            | Phase::Draining { deadline }
+            | Phase::Removed { deadline } => Some(deadline),
             _ => None,
         };
         [
@@ -539,13 +544,16 @@ impl Session {
             Phase::Draining { deadline } if deadline <= now => {
                 self.drained(ctx);
             }
+            Phase::Removed { deadline } if deadline <= now => {
+                self.terminate(ctx, CloseReason::Removed);
+                return;
+            }
             _ => {}
         }
         let mut fx = Effects::default();
-        let before = fx.transmit.len();
         self.sender.on_timeout(now, &mut fx);
         self.receiver.on_timeout(now, &mut fx);
-        ctx.io.stats.retransmissions += (fx.transmit.len() - before) as u64;
+        ctx.io.stats.retransmissions += (fx.transmit.len() + fx.repeat.len()) as u64;
         self.apply(ctx, fx);
 
         let mut resend = Vec::new();
