@@ -60,7 +60,11 @@ async fn run(mls: bool) {
         async move {
             let mut numbers = Vec::with_capacity(MESSAGES);
             while numbers.len() < MESSAGES {
-                let message = bob_session.recv().await.expect("open").expect("nothing lost");
+                let message = bob_session
+                    .recv()
+                    .await
+                    .expect("open")
+                    .expect("nothing lost");
                 numbers.push(u32::from_be_bytes(message.payload[..].try_into().unwrap()));
                 read.fetch_add(1, Ordering::Relaxed);
                 tokio::task::yield_now().await;
@@ -84,7 +88,9 @@ async fn run(mls: bool) {
                 let ahead = done.saturating_sub(read.load(Ordering::Relaxed));
                 max_ahead.fetch_max(ahead, Ordering::Relaxed);
             }
-            last.unwrap().await.expect("the last message is acknowledged");
+            last.unwrap()
+                .await
+                .expect("the last message is acknowledged");
         }
     });
     within("publisher", publisher).await.unwrap();
