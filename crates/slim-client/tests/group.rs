@@ -272,3 +272,49 @@ async fn futures_join<F: std::future::Future<Output = App>, const N: usize>(
     }
     apps
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rides_out_a_short_node_restart() {
+    let mut node = node();
+    let moderator = app(&node, "moderator").await;
+    let members: Vec<App> = futures_join(["m1", "m2"].map(|s| app(&node, s))).await;
+    let group = within(
+        "create",
+        moderator.create_session(SessionConfig::group().with_mls(), name("restart")),
+    )
+    .await
+    .unwrap();
+    let mut sessions = Vec::new();
+    for member in &members {
+        let accept = tokio::spawn({
+            let member = member.clone();
+            async move { member.accept().await.unwrap() }
+        });
+        within("invite", group.invite(service_name(member)))
+            .await
+            .unwrap();
+        sessions.push(within("accept", accept).await.unwrap());
+    }
+    for n in 0..50u32 {
+        group.publish(format!("moderator:{n}")).await.unwrap();
+    }
+    for session in &sessions {
+        let got = within("before", collect(session, 50)).await;
+        assert_eq!(got["moderator"], (0..50).collect::<Vec<_>>());
+    }
+
+    // The node forgets every subscription; the apps redial and restore their names and the
+    // group's channels, and retransmissions carry what was sent meanwhile.
+    node.restart().expect("node restarts on the same port");
+    let mut completions = Vec::new();
+    for n in 50..100u32 {
+        completions.push(group.publish(format!("moderator:{n}")).await.unwrap());
+    }
+    for session in &sessions {
+        let got = within("after", collect(session, 50)).await;
+        assert_eq!(got["moderator"], (50..100).collect::<Vec<_>>());
+    }
+    for completion in completions {
+        within("acknowledged", completion).await.unwrap();
+    }
+}
