@@ -1,0 +1,131 @@
+//! The byte streams under HTTP/2: TCP or Unix sockets, with or without TLS, and the socket
+//! options every link gets.
+//!
+//! Every TCP socket, accepted or dialed, has `TCP_NODELAY` set: a link carries many small
+//! frames and the writer already batches them, so Nagle's algorithm only adds delay (upstream
+//! leaves it on and pays up to tens of milliseconds per round trip for it).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// Sets `TCP_NODELAY` and, when given, TCP keepalive.
+pub(crate) fn tune_tcp(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    if let Some(idle) = keepalive {
+        let sock = socket2::SockRef::from(stream);
+        sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
+    }
+    Ok(())
+}
+
+/// Forwards the tokio I/O traits of an enum to whichever variant it holds.
+macro_rules! delegate_io {
+    ($ty:ident { $($variant:ident),+ }) => {
+        impl AsyncRead for $ty {
+            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_read(cx, buf),)+ }
+            }
+        }
+        impl AsyncWrite for $ty {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_write(cx, buf),)+ }
+            }
+            fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_write_vectored(cx, bufs),)+ }
+            }
+            fn is_write_vectored(&self) -> bool {
+                match self { $($ty::$variant(s) => s.is_write_vectored(),)+ }
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_flush(cx),)+ }
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() { $($ty::$variant(s) => Pin::new(s).poll_shutdown(cx),)+ }
+            }
+        }
+    };
+}
+
+/// A connected socket.
+#[derive(Debug)]
+pub(crate) enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+delegate_io!(Conn { Tcp, Unix });
+
+/// An accepted connection as the HTTP/2 server reads it.
+#[derive(Debug)]
+pub(crate) enum ServerIo {
+    Plain(Conn),
+    Tls(Box<tokio_rustls::server::TlsStream<Conn>>),
+}
+delegate_io!(ServerIo { Plain, Tls });
+
+/// Where an accepted connection came from, attached to every request on it.
+#[derive(Debug, Clone)]
+pub struct RemoteAddr(pub String);
+
+/// An accepted connection and where it came from.
+#[derive(Debug)]
+pub(crate) struct AcceptedIo {
+    pub(crate) io: ServerIo,
+    pub(crate) remote: RemoteAddr,
+}
+
+impl AsyncRead for AcceptedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for AcceptedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for AcceptedIo {
+    type ConnectInfo = RemoteAddr;
+
+    fn connect_info(&self) -> RemoteAddr {
+        self.remote.clone()
+    }
+}
+
+/// A dialed connection as the HTTP/2 client writes it.
+#[derive(Debug)]
+pub(crate) enum ClientIo {
+    Plain(Conn),
+    Tls(Box<tokio_rustls::client::TlsStream<Conn>>),
+}
+delegate_io!(ClientIo { Plain, Tls });

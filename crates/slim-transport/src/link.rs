@@ -1,0 +1,239 @@
+//! [`Link`]: one negotiated data-plane stream, as the node and the client use it.
+//!
+//! A link is a [`LinkSender`] (the bounded outbound queue, cheap to clone) and a
+//! [`LinkReceiver`] (inbound frames, MAC-checked and filtered), plus [`LinkInfo`] saying who is
+//! on the other end. Whether the stream was accepted or dialed makes no difference past this
+//! point.
+
+use std::pin::Pin;
+use std::task::Poll;
+
+use slim_wire::{Frame, FrameError, FrameKind};
+use tokio_stream::Stream;
+
+use crate::codec::InFrame;
+use crate::mac::{InboundMac, MacError};
+use crate::metrics;
+use crate::negotiate::{ConnectionType, PeerInfo};
+use crate::queue::LinkSender;
+
+/// Which end opened the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The other end dialed us.
+    Accepted,
+    /// We dialed.
+    Dialed,
+}
+
+/// Who is on the other end of a link and how it is protected.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    /// The negotiated link id.
+    pub link_id: String,
+    /// Which end opened the stream.
+    pub direction: Direction,
+    /// Remote socket address or endpoint, for logs.
+    pub remote: String,
+    /// The negotiated connection type.
+    pub connection_type: ConnectionType,
+    /// What the other end said about itself.
+    pub peer: PeerInfo,
+    /// True when frames are signed and verified with a negotiated key.
+    pub signed: bool,
+    /// True when the key is hybrid (X25519 + ML-KEM-768).
+    pub hybrid: bool,
+}
+
+/// A negotiated link.
+#[derive(Debug)]
+pub struct Link {
+    /// Who is on the other end.
+    pub info: LinkInfo,
+    /// Queue of frames to send.
+    pub sender: LinkSender,
+    /// Frames received.
+    pub receiver: LinkReceiver,
+}
+
+/// How a link ended.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkEnd {
+    /// The other end closed the stream cleanly.
+    #[error("closed by peer")]
+    Closed,
+    /// The stream failed (reset, protocol error, oversize frame, connection lost).
+    #[error("stream failed: {0}")]
+    Failed(tonic::Status),
+}
+
+/// Per-batch drop counts, reported to metrics once per batch.
+#[derive(Debug, Default)]
+struct DropCounts {
+    malformed: u64,
+    unknown_type: u64,
+    oversize: u64,
+    mac: [u64; 3],
+    late_link: u64,
+}
+
+impl DropCounts {
+    fn flush(&mut self) {
+        metrics::dropped("malformed", self.malformed);
+        metrics::dropped("unknown_message_type", self.unknown_type);
+        metrics::dropped("oversize", self.oversize);
+        let mac_total: u64 = self.mac.iter().sum();
+        for (count, error) in
+            self.mac
+                .iter()
+                .zip([MacError::Missing, MacError::Mismatch, MacError::Unexpected])
+        {
+            metrics::dropped(error.reason(), *count);
+        }
+        if mac_total > 0 {
+            ::metrics::counter!(metrics::MAC_FAILURES).increment(mac_total);
+        }
+        metrics::dropped("link_after_negotiation", self.late_link);
+        *self = DropCounts::default();
+    }
+}
+
+/// Where received frames come from.
+pub(crate) type Inbound = tonic::Streaming<InFrame>;
+
+/// The receiving half of a link.
+pub struct LinkReceiver {
+    inbound: Inbound,
+    mac: InboundMac,
+    link_id: String,
+    drops: DropCounts,
+    /// Total frames dropped on this link (for logs: the first drop is a warning).
+    dropped_total: u64,
+    /// An end seen while a batch was already filled, reported on the next call.
+    pending_end: Option<LinkEnd>,
+    /// Keeps a dialed connection's HTTP/2 client alive as long as the link is read.
+    _keepalive: Option<tonic::transport::Channel>,
+}
+
+impl std::fmt::Debug for LinkReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkReceiver")
+            .field("link_id", &self.link_id)
+            .field("dropped_total", &self.dropped_total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkReceiver {
+    pub(crate) fn new(
+        inbound: Inbound,
+        mac: InboundMac,
+        link_id: String,
+        keepalive: Option<tonic::transport::Channel>,
+    ) -> Self {
+        LinkReceiver {
+            inbound,
+            mac,
+            link_id,
+            drops: DropCounts::default(),
+            dropped_total: 0,
+            pending_end: None,
+            _keepalive: keepalive,
+        }
+    }
+
+    /// The next valid frame.
+    pub async fn recv(&mut self) -> Result<Frame, LinkEnd> {
+        let mut one = Vec::with_capacity(1);
+        self.recv_batch(&mut one, 1).await?;
+        one.pop().ok_or(LinkEnd::Closed)
+    }
+
+    /// Waits for at least one valid frame, then appends every frame already received, up to
+    /// `max`. Invalid frames are dropped and counted on the way. On `Ok`, `out` grew by at
+    /// least one frame.
+    pub async fn recv_batch(&mut self, out: &mut Vec<Frame>, max: usize) -> Result<(), LinkEnd> {
+        if let Some(end) = self.pending_end.take() {
+            return Err(end);
+        }
+        let start = out.len();
+        let max = max.max(1);
+        let result = std::future::poll_fn(|cx| {
+            loop {
+                if out.len() - start >= max {
+                    return Poll::Ready(Ok(()));
+                }
+                let end = match Pin::new(&mut self.inbound).poll_next(cx) {
+                    Poll::Ready(Some(Ok(Ok(frame)))) => {
+                        if self.admit(&frame) {
+                            out.push(frame);
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Some(Ok(Err(error)))) => {
+                        self.reject(&error);
+                        continue;
+                    }
+                    Poll::Pending if out.len() > start => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Err(status))) => LinkEnd::Failed(status),
+                    Poll::Ready(None) => LinkEnd::Closed,
+                };
+                if out.len() > start {
+                    self.pending_end = Some(end);
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Err(end));
+            }
+        })
+        .await;
+        self.drops.flush();
+        result
+    }
+
+    /// Checks a parsed frame against the link's rules; false drops it.
+    fn admit(&mut self, frame: &Frame) -> bool {
+        if frame.kind() == FrameKind::Link {
+            // Negotiation happens once; later Link messages are ignored.
+            self.drops.late_link += 1;
+            self.note_drop("link message after negotiation");
+            return false;
+        }
+        match self.mac.check(frame) {
+            Ok(()) => true,
+            Err(error) => {
+                let slot = match error {
+                    MacError::Missing => 0,
+                    MacError::Mismatch => 1,
+                    MacError::Unexpected => 2,
+                };
+                self.drops.mac[slot] += 1;
+                self.note_drop(error.reason());
+                false
+            }
+        }
+    }
+
+    fn reject(&mut self, error: &FrameError) {
+        match error {
+            FrameError::NoMessageType => self.drops.unknown_type += 1,
+            FrameError::TooLarge(_) => self.drops.oversize += 1,
+            _ => self.drops.malformed += 1,
+        }
+        self.note_drop(&error.to_string());
+    }
+
+    fn note_drop(&mut self, reason: &str) {
+        self.dropped_total += 1;
+        if self.dropped_total == 1 {
+            tracing::warn!(link_id = %self.link_id, %reason, "dropping invalid frame (further drops on this link are logged at debug)");
+        } else {
+            tracing::debug!(link_id = %self.link_id, %reason, "dropping invalid frame");
+        }
+    }
+
+    /// Frames dropped on this link so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_total
+    }
+}
