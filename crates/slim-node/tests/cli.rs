@@ -1,0 +1,83 @@
+//! The command line: version, configuration errors, the no-argument default node, and
+//! graceful shutdown on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use slim_testkit::NodeSpec;
+use slim_testkit::clients::{connect, name};
+
+#[test]
+fn version_flags() {
+    for flag in ["--version", "-v"] {
+        let output = Command::new(SLIM).arg(flag).output().unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(text.trim(), format!("slim {}", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "services:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: 'localhost:http'\n",
+    )
+    .unwrap();
+    let output = Command::new(SLIM).arg("-c").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("services.slim/0.dataplane.servers[0].endpoint: invalid port \"http\""),
+        "{stderr}"
+    );
+    // The CONFIG environment variable works like --config.
+    let output = Command::new(SLIM).env("CONFIG", &path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn without_arguments_a_node_listens_on_the_default_port() {
+    // Another process (or test run) may hold the default port; then this cannot be checked.
+    if std::net::TcpListener::bind("127.0.0.1:46357").is_err() {
+        eprintln!("127.0.0.1:46357 is busy; skipping the default-port check");
+        return;
+    }
+    let mut child = Command::new(SLIM)
+        .env_remove("CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(line.unwrap(), "slim listening on http://127.0.0.1:46357");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully_with_links_open() {
+    let peer = start(NodeSpec::new("peer"));
+    let mut node = start(NodeSpec::new("node").link_to(peer.endpoint()));
+    let (_client, _inbox) = connect(node.endpoint(), &name("app", Some(1)))
+        .await
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || node.terminate(Duration::from_secs(15)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
