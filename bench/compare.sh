@@ -8,6 +8,7 @@
 #   bench/compare.sh --quick               # 1 repeat, short cases (a minute or two)
 #   bench/compare.sh --upstream-bin PATH   # use this agntcy-slim binary
 #   bench/compare.sh --only ours,nats      # skip a system
+#   bench/compare.sh --stages scaling --out docs/bench/scaling   # one stage (main, soak, scaling)
 #
 # What it needs, and installs when missing: a release build of `slim` and `slim-bench`
 # (cargo, into $CARGO_TARGET_DIR or target/); upstream's node (`cargo install agntcy-slim
@@ -25,7 +26,7 @@ WARMUP=1s
 SIZES="64 256 1024 4096 16384"
 RTT_SIZES="64 1024 4096"
 SOAK=20s
-SCALING=1
+STAGES="main,soak,scaling"
 ONLY="ours,upstream,nats"
 OUT="$ROOT/docs/bench"
 CACHE="${SLIM_BENCH_CACHE:-$HOME/.cache/slim-bench}"
@@ -39,15 +40,16 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --sizes) SIZES=$2; shift 2 ;;
     --soak) SOAK=$2; shift 2 ;;
-    --no-scaling) SCALING=0; shift ;;
+    --stages) STAGES=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --quick) REPEATS=1; DURATION=1s; WARMUP=300ms; SIZES="64 4096"; RTT_SIZES="64"; SOAK=5s; SCALING=0; shift ;;
+    --quick) REPEATS=1; DURATION=1s; WARMUP=300ms; SIZES="64 4096"; RTT_SIZES="64"; SOAK=5s; STAGES="main,soak"; shift ;;
     -h|--help) usage ;;
     *) echo "unknown option $1" >&2; usage 2 ;;
   esac
 done
 wants() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+stage() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -176,8 +178,15 @@ print("   %-22s %-9s %12.0f msg/s %10.1f MB/s%s" % (sys.argv[2], sys.argv[3], r[
   ("  p50 %.1f µs p99 %.1f µs" % (l["p50"], l["p99"])) if l else ""))' "$line" "$case" "$target" >&2
 }
 
+# A fresh server, so memory figures start from a clean process.
+restart() {
+  kill "${PID[$1]}" 2>/dev/null || true
+  wait "${PID[$1]}" 2>/dev/null || true
+  "start_$1"
+}
+
 log "uptime at start: $(uptime)"
-for repeat in $(seq 1 "$REPEATS"); do
+stage main && for repeat in $(seq 1 "$REPEATS"); do
   log "repeat $repeat of $REPEATS"
   for size in $SIZES; do
     for t in "${TARGETS[@]}"; do run "pubsub-1to1-$size" "$repeat" "$t" pubsub -s "$size" -d "$DURATION" --warmup "$WARMUP"; done
@@ -189,14 +198,16 @@ for repeat in $(seq 1 "$REPEATS"); do
   for t in "${TARGETS[@]}"; do run "fanout-1to4-64" "$repeat" "$t" fanout --sub 4 -s 64 -d "$DURATION" --warmup "$WARMUP"; done
 done
 
-log "soak: pubsub 64 B for $SOAK against each (memory over time)"
-for t in "${TARGETS[@]}"; do run "soak-64" 1 "$t" pubsub -s 64 -d "$SOAK" --warmup 0; done
+if stage soak; then
+  log "soak: pubsub 64 B for $SOAK against each, freshly started (memory over time)"
+  for t in "${TARGETS[@]}"; do restart "$t"; run "soak-64" 1 "$t" pubsub -s 64 -d "$SOAK" --warmup 0; done
+fi
 
-if [ "$SCALING" = 1 ]; then
-  log "scaling: connected clients and subscriptions"
+if stage scaling; then
+  log "scaling: connected clients and subscriptions, each against a freshly started server"
   for t in "${TARGETS[@]}"; do
-    for n in 10 100 1000; do run "scale-clients-$n" 1 "$t" pubsub -s 64 -d "$DURATION" --warmup "$WARMUP" --idle-clients "$n"; done
-    for n in 10000 100000; do run "scale-subs-$n" 1 "$t" pubsub -s 64 -d "$DURATION" --warmup "$WARMUP" --extra-subscriptions "$n"; done
+    for n in 10 100 1000; do restart "$t"; run "scale-clients-$n" 1 "$t" pubsub -s 64 -d "$DURATION" --warmup "$WARMUP" --idle-clients "$n"; done
+    for n in 10000 100000; do restart "$t"; run "scale-subs-$n" 1 "$t" pubsub -s 64 -d "$DURATION" --warmup "$WARMUP" --extra-subscriptions "$n"; done
   done
 fi
 log "uptime at end: $(uptime)"

@@ -135,22 +135,22 @@ def tables(medians, present):
         lines.append("")
     if "soak-64" in medians:
         lines += ["### Node memory under sustained load (pubsub 64 B), MiB", ""]
-        lines += ["| system | before traffic | max during | at end | msg/s |", "|---|---:|---:|---:|---:|"]
+        lines += ["| system | fresh | connected, before traffic | max during | at end | msg/s |", "|---|---:|---:|---:|---:|---:|"]
         for t in cols:
             m = medians["soak-64"].get(t, {})
-            lines.append(f"| {NAMES[t]} | {fmt_mib(m.get('rss_loaded_kib'))} | {fmt_mib(m.get('rss_max_kib'))} | {fmt_mib(m.get('rss_end_kib'))} | {fmt_rate(m.get('msgs_per_s'))} |")
+            lines.append(f"| {NAMES[t]} | {fmt_mib(m.get('rss_start_kib'))} | {fmt_mib(m.get('rss_loaded_kib'))} | {fmt_mib(m.get('rss_max_kib'))} | {fmt_mib(m.get('rss_end_kib'))} | {fmt_rate(m.get('msgs_per_s'))} |")
         lines.append("")
     scale = [c for c in medians if c.startswith("scale-")]
     if scale:
         lines += ["### Scaling: forwarding 64 B (1 → 1) while the node holds more", ""]
-        lines += ["| held | system | msg/s | node RSS before traffic, MiB | max during, MiB |", "|---|---|---:|---:|---:|"]
+        lines += ["| held | system | msg/s | fresh node RSS, MiB | holding them, MiB | max during traffic, MiB |", "|---|---|---:|---:|---:|---:|"]
         order = lambda c: (c.split("-")[1], case_size(c))
         for c in sorted(scale, key=order):
             kind, n = c.split("-")[1], case_size(c)
             label = f"{n} idle clients" if kind == "clients" else f"{n} subscriptions"
             for t in cols:
                 m = medians[c].get(t, {})
-                lines.append(f"| {label} | {NAMES[t]} | {fmt_rate(m.get('msgs_per_s'))} | {fmt_mib(m.get('rss_loaded_kib'))} | {fmt_mib(m.get('rss_max_kib'))} |")
+                lines.append(f"| {label} | {NAMES[t]} | {fmt_rate(m.get('msgs_per_s'))} | {fmt_mib(m.get('rss_start_kib'))} | {fmt_mib(m.get('rss_loaded_kib'))} | {fmt_mib(m.get('rss_max_kib'))} |")
         lines.append("")
     return lines
 
