@@ -54,6 +54,9 @@ async fn every_scenario_delivers_and_reports_json() {
             pid.as_str(),
             "--label",
             "smoke",
+            // Delivery is complete long before; a loaded CI machine must not make it "lost".
+            "--drain-timeout",
+            "30s",
         ];
         let with =
             |scenario: &[&str]| -> serde_json::Value { bench(&[scenario, &common[..]].concat()) };
