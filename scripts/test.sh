@@ -13,6 +13,22 @@ cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --no-fail-fast --locked
 cargo test --workspace --doc --locked
 
+# Interoperability: upstream's Python apps (slim-bindings 3.3.8) talking through our node.
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+python3 tests/interop/run.py --node-cmd "$target_dir/debug/slim --config tests/interop/configs/our-node.yaml"
+
+# Opt-in (builds upstream's node from crates.io, about 15 minutes the first time): an upstream
+# agntcy-slim node links to our node and routes sessions across the link.
+if [ "${SLIM_INTEROP_UPSTREAM_NODE:-0}" = 1 ]; then
+  upstream_root="${SLIM_UPSTREAM_ROOT:-$HOME/.cache/slim-rs/upstream-slim}"
+  [ -x "$upstream_root/bin/slim" ] ||
+    cargo install agntcy-slim --version 3.4.6 --locked --root "$upstream_root"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  SLIM_INTEROP_OUR_PORT=$port python3 tests/interop/run.py --upstream-bin "$upstream_root/bin/slim" \
+    --other-node-cmd "$target_dir/debug/slim --config tests/interop/configs/our-node-fixed-port.yaml" \
+    --other-node "http://127.0.0.1:$port" link
+fi
+
 # Fuzz smoke: each cargo-fuzz target for a short time, when a nightly toolchain exists
 # (cargo-fuzz needs it). Longer runs: see fuzz/README.md.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

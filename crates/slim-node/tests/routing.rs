@@ -145,16 +145,20 @@ async fn full_mesh_triangle_delivers_each_message_once() {
     assert!(collect(&mut inboxes[0], "uni").await.is_empty());
     assert!(collect(&mut inboxes[1], "uni").await.is_empty());
 
-    // Anycast from a: one copy per message, spread over the three instances.
+    // Anycast from a: one-output routing prefers the nearest instance, a's own client.
+    publish_n(&publisher, &svc(None), 1, "near", 10).await;
+    assert_eq!(anycast_counts(&mut inboxes, "near").await, [10, 0, 0]);
+
+    // Without it, a alternates between the instances behind its two peers.
+    clients[0].unsubscribe(&svc(Some(1))).await.unwrap();
     publish_n(&publisher, &svc(None), 1, "any", 30).await;
-    let counts: Vec<usize> = {
-        let mut counts = Vec::new();
-        for inbox in &mut inboxes {
-            counts.push(collect(inbox, "any").await.len());
-        }
-        counts
-    };
-    // One-output routing prefers peer routes over edge ones (upstream's order), so a sends
-    // nothing to its own edge client and alternates between its two peers.
-    assert_eq!(counts, [0, 15, 15]);
+    assert_eq!(anycast_counts(&mut inboxes, "any").await, [0, 15, 15]);
+}
+
+async fn anycast_counts(inboxes: &mut [slim_client::dataplane::Inbox], tag: &str) -> Vec<usize> {
+    let mut counts = Vec::new();
+    for inbox in inboxes {
+        counts.push(collect(inbox, tag).await.len());
+    }
+    counts
 }

@@ -92,6 +92,19 @@ pub async fn open(
     }))
 }
 
+/// How a server refused a stream: the response status, or (servers answer headers first and
+/// negotiate afterwards, as upstream's do) the status that ends the response stream before any
+/// message. Panics when the stream was not refused.
+pub async fn refusal(opened: Result<RawPeer, tonic::Status>) -> tonic::Status {
+    match opened {
+        Err(status) => status,
+        Ok(mut peer) => match peer.rx.message().await {
+            Err(status) => status,
+            Ok(message) => panic!("stream was not refused: got {message:?}"),
+        },
+    }
+}
+
 /// A prost message as bytes.
 pub fn encode(message: &proto::Message) -> Bytes {
     Bytes::from(message.encode_to_vec())

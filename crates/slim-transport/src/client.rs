@@ -233,7 +233,11 @@ pub async fn dial(
     }
     let receiver = LinkReceiver::new(
         inbound,
-        InboundMac::new(negotiated.mac_key.as_ref(), config.require_header_mac),
+        InboundMac::for_link(
+            negotiated.mac_key.as_ref(),
+            config.require_header_mac,
+            negotiated.connection_type,
+        ),
         negotiated.link_id.clone(),
         Some(channel),
     );

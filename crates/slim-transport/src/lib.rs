@@ -20,6 +20,10 @@
 //!   strings; [`tls`] builds rustls configurations.
 //! - [`metrics`]: names of the counters reported through the `metrics` facade.
 //!
+//! Features: `runtime` (default) is everything async. Without it only the sans-IO parts
+//! build (negotiation, MAC, configuration types, endpoints, backoff), with no tokio, tonic or
+//! rustls: that is what the fuzz targets link.
+//!
 //! Crypto: link keys use pure-Rust RustCrypto crates (`x25519-dalek`, `ml-kem`, `hkdf`,
 //! `hmac`, `sha2`), so the negotiation builds and fuzzes anywhere; TLS uses rustls with the
 //! aws-lc-rs provider, the one that offers the hybrid `X25519MLKEM768` group.
@@ -27,27 +31,43 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+#[cfg(feature = "runtime")]
 pub mod client;
+#[cfg(feature = "runtime")]
 pub mod codec;
 pub mod config;
+#[cfg(feature = "runtime")]
 mod connector;
 pub mod endpoint;
+#[cfg(feature = "runtime")]
 mod io;
+#[cfg(feature = "runtime")]
 pub mod link;
 mod local;
 pub mod mac;
+#[cfg(feature = "runtime")]
 pub mod metrics;
 pub mod negotiate;
+#[cfg(feature = "runtime")]
 pub mod queue;
+#[cfg(feature = "runtime")]
 pub mod server;
+#[cfg(feature = "runtime")]
 pub mod tls;
 
-pub use client::{DialError, dial, reconnect};
-pub use codec::{InFrame, OutFrame};
 pub use config::{ClientConfig, ServerConfig};
-pub use io::RemoteAddr;
-pub use link::{Direction, Link, LinkEnd, LinkInfo, LinkReceiver};
 pub use local::LocalNode;
 pub use negotiate::ConnectionType;
+
+#[cfg(feature = "runtime")]
+pub use client::{DialError, dial, reconnect};
+#[cfg(feature = "runtime")]
+pub use codec::{InFrame, OutFrame};
+#[cfg(feature = "runtime")]
+pub use io::RemoteAddr;
+#[cfg(feature = "runtime")]
+pub use link::{Direction, Link, LinkEnd, LinkInfo, LinkReceiver};
+#[cfg(feature = "runtime")]
 pub use queue::{LinkClosed, LinkSender};
+#[cfg(feature = "runtime")]
 pub use server::{LinkHandler, Server, ServerError};

@@ -14,6 +14,8 @@ use sha2::Sha256;
 use slim_wire::Frame;
 use slim_wire::mac::MacInput;
 
+use crate::negotiate::ConnectionType;
+
 /// Length of the derived key and of a tag.
 pub const MAC_KEY_LEN: usize = 32;
 
@@ -165,6 +167,8 @@ impl MacError {
 pub struct InboundMac {
     mac: Option<HeaderMac>,
     strict: bool,
+    /// Peer links: tags are neither required nor checked (see [`InboundMac::for_link`]).
+    ignore_tags: bool,
 }
 
 impl InboundMac {
@@ -174,12 +178,29 @@ impl InboundMac {
         InboundMac {
             mac: key.map(MacKey::header_mac),
             strict,
+            ignore_tags: false,
+        }
+    }
+
+    /// The policy for a negotiated link of `connection_type`. Upstream signs and verifies
+    /// header MACs only on edge and remote links. On peer links it neither signs nor clears the
+    /// tag, so frames arrive carrying the previous hop's tag, which no key here can verify:
+    /// tags on peer links are ignored, as upstream does. (We still sign what we send there;
+    /// upstream ignores it.) Integrity of peer links rests on mTLS, which is also the only
+    /// protection against an active man in the middle, since negotiation is unauthenticated.
+    pub fn for_link(key: Option<&MacKey>, strict: bool, connection_type: ConnectionType) -> Self {
+        InboundMac {
+            ignore_tags: connection_type == ConnectionType::Peer,
+            ..Self::new(key, strict)
         }
     }
 
     /// Checks one received frame. Frames without a routing header (link, subscription ack)
     /// carry no tag and always pass.
     pub fn check(&mut self, frame: &Frame) -> Result<(), MacError> {
+        if self.ignore_tags {
+            return Ok(());
+        }
         let Some(input) = frame.mac_input_received() else {
             return Ok(());
         };
@@ -216,6 +237,21 @@ mod tests {
     }
 
     /// HMAC-SHA256 computed independently (Python `hmac`) over the preimage slim-wire writes.
+    #[test]
+    fn peer_links_ignore_tags_as_upstream_does() {
+        let key = MacKey::new("L", &[7u8; 32]);
+        let untagged = frame(8);
+        let mut peer = InboundMac::for_link(Some(&key), true, ConnectionType::Peer);
+        assert_eq!(peer.check(&untagged), Ok(()));
+        // Upstream forwards the previous hop's tag on peer links.
+        let stale = Frame::parse(untagged.to_forwarded_bytes(8, Some(&[0u8; 32]))).unwrap();
+        assert_eq!(peer.check(&stale), Ok(()));
+        for strict_type in [ConnectionType::Edge, ConnectionType::Remote] {
+            let mut inbound = InboundMac::for_link(Some(&key), true, strict_type);
+            assert_eq!(inbound.check(&untagged), Err(MacError::Missing));
+        }
+    }
+
     #[test]
     fn tag_is_hmac_sha256_of_the_preimage() {
         let key = MacKey::new("L", &[7u8; 32]);

@@ -129,17 +129,49 @@ impl Stream for OutboundStream {
     }
 }
 
-/// The same stream as tonic's server side wants it (items are `Result`s).
+/// The same stream as tonic's server side wants it (items are `Result`s), with an optional
+/// final status.
+///
+/// A server answers `OpenChannel` with response headers at once and negotiates afterwards on
+/// the open streams (upstream clients wait for the headers before they send their request).
+/// A failed negotiation therefore cannot be a response error any more: it ends the stream
+/// with a trailing gRPC status instead, which tonic sends as trailers.
 #[derive(Debug)]
-pub struct ServerOutbound(pub OutboundStream);
+pub struct ServerOutbound {
+    frames: OutboundStream,
+    /// Set before the last sender is dropped when the stream must end with an error.
+    failure: Option<tokio::sync::oneshot::Receiver<tonic::Status>>,
+}
+
+impl ServerOutbound {
+    /// Yields `frames`, then the status sent on `failure`, if any.
+    pub fn new(
+        frames: OutboundStream,
+        failure: tokio::sync::oneshot::Receiver<tonic::Status>,
+    ) -> Self {
+        ServerOutbound {
+            frames,
+            failure: Some(failure),
+        }
+    }
+}
 
 impl Stream for ServerOutbound {
     type Item = Result<OutFrame, tonic::Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.get_mut().0)
-            .poll_next(cx)
-            .map(|o| o.map(Ok))
+        let this = self.get_mut();
+        match Pin::new(&mut this.frames).poll_next(cx) {
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+            Poll::Pending => Poll::Pending,
+            // The status is sent before the last sender goes away, so it is here if any.
+            Poll::Ready(None) => Poll::Ready(
+                this.failure
+                    .take()
+                    .and_then(|mut failure| failure.try_recv().ok())
+                    .map(Err),
+            ),
+        }
     }
 }
 

@@ -32,7 +32,7 @@ use crate::link::{Direction, Link, LinkInfo, LinkReceiver};
 use crate::local::LocalNode;
 use crate::mac::InboundMac;
 use crate::negotiate::{self, NegotiationError, ServerLinkParams};
-use crate::queue::{self, ServerOutbound};
+use crate::queue::{self, LinkSender, ServerOutbound};
 use crate::{metrics, tls};
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -385,7 +385,9 @@ fn negotiation_status(error: &NegotiationError) -> Status {
     }
 }
 
-/// Reads the negotiation request (within the timeout), answers it and hands the link over.
+/// Answers `OpenChannel` with headers at once and negotiates on the open streams in a task of
+/// its own: upstream clients send their negotiation request only after the response headers
+/// arrived, so waiting for the request before answering would deadlock with them.
 async fn accept_link(
     shared: Arc<Shared>,
     slot: MacSlot,
@@ -396,7 +398,27 @@ async fn accept_link(
         .get::<RemoteAddr>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let mut inbound = request.into_inner();
+    let inbound = request.into_inner();
+    let (sender, outbound) = queue::bounded(shared.queue_capacity);
+    let (failure_tx, failure_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Err(status) = negotiate_link(&shared, &slot, remote, inbound, &sender).await {
+            // Status first, then the last sender: the stream ends with this status.
+            let _ = failure_tx.send(status);
+        }
+        drop(sender);
+    });
+    Ok(Response::new(ServerOutbound::new(outbound, failure_rx)))
+}
+
+/// Reads the negotiation request (within the timeout), answers it and hands the link over.
+async fn negotiate_link(
+    shared: &Shared,
+    slot: &MacSlot,
+    remote: String,
+    mut inbound: Streaming<InFrame>,
+    sender: &LinkSender,
+) -> Result<(), Status> {
     let first: Frame = match tokio::time::timeout(shared.negotiation_timeout, inbound.next()).await
     {
         Err(_) => {
@@ -438,13 +460,16 @@ async fn accept_link(
     if let Some(key) = &negotiated.mac_key {
         slot.install(key.clone());
     }
-    let (sender, outbound) = queue::bounded(shared.queue_capacity);
-    // A fresh queue always has room for the first frame.
+    // Nothing else was queued on this fresh link, so the reply always fits.
     let _ = sender.try_send(OutFrame::as_is(reply));
 
     let receiver = LinkReceiver::new(
         inbound,
-        InboundMac::new(negotiated.mac_key.as_ref(), shared.strict),
+        InboundMac::for_link(
+            negotiated.mac_key.as_ref(),
+            shared.strict,
+            negotiated.connection_type,
+        ),
         negotiated.link_id.clone(),
         None,
     );
@@ -468,8 +493,8 @@ async fn accept_link(
     );
     shared.handler.on_link(Link {
         info,
-        sender,
+        sender: sender.clone(),
         receiver,
     });
-    Ok(Response::new(ServerOutbound(outbound)))
+    Ok(())
 }

@@ -104,10 +104,7 @@ async fn strict_server_refuses_an_unsigned_peer_and_lenient_one_accepts_it() {
     }
 
     let strict = TestServer::plain().await;
-    let status = raw_open(&strict.endpoint, vec![encode(&request)])
-        .await
-        .err()
-        .expect("strict server accepted an unsigned peer");
+    let status = refusal(raw_open(&strict.endpoint, vec![encode(&request)]).await).await;
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(status.message().contains("X25519"), "{status:?}");
 
@@ -139,16 +136,12 @@ async fn strict_server_refuses_an_unsigned_peer_and_lenient_one_accepts_it() {
 #[tokio::test]
 async fn first_message_must_be_a_negotiation() {
     let server = TestServer::plain().await;
-    let status = raw_open(&server.endpoint, vec![encode(&publish_message(b"hi"))])
-        .await
-        .err()
-        .unwrap();
+    let status =
+        refusal(raw_open(&server.endpoint, vec![encode(&publish_message(b"hi"))]).await).await;
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 
-    let status = raw_open(&server.endpoint, vec![Bytes::from_static(&[0xff, 0xff])])
-        .await
-        .err()
-        .unwrap();
+    let status =
+        refusal(raw_open(&server.endpoint, vec![Bytes::from_static(&[0xff, 0xff])]).await).await;
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
 
@@ -159,7 +152,7 @@ async fn a_silent_peer_is_cut_after_the_timeout_while_others_work() {
     let mut server = TestServer::start(config, node("server")).await;
 
     let endpoint = server.endpoint.clone();
-    let silent = tokio::spawn(async move { raw_open(&endpoint, vec![]).await.err() });
+    let silent = tokio::spawn(async move { refusal(raw_open(&endpoint, vec![]).await).await });
 
     // A well-behaved link on the same server works while the silent one hangs.
     let client = dial(
@@ -182,9 +175,8 @@ async fn a_silent_peer_is_cut_after_the_timeout_while_others_work() {
 
     let status = tokio::time::timeout(Duration::from_secs(20), silent)
         .await
-        .unwrap()
-        .unwrap()
-        .expect("silent peer was not cut");
+        .expect("silent peer was not cut")
+        .unwrap();
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
 }
 

@@ -5,11 +5,16 @@
 //! clone per destination, not per frame); sending after the lock waits for queue room, which
 //! is where a slow consumer slows its producer down without ever blocking the router.
 
+use std::collections::HashMap;
+
 use slim_router::{ConnId, Output};
 use slim_transport::{LinkSender, OutFrame};
 
 use super::core::State;
 use crate::metrics::{NodeMetrics, kind_index};
+
+/// Destinations per batch below which a linear scan beats a hash lookup.
+const LINEAR_TARGETS: usize = 8;
 
 /// Reusable buffers for one task's router outputs.
 #[derive(Default)]
@@ -17,6 +22,8 @@ pub(crate) struct Outbox {
     /// Where the router writes (a `Vec<Output>` is a router `Sink`).
     pub(crate) outputs: Vec<Output>,
     targets: Vec<(ConnId, LinkSender)>,
+    /// Index into `targets` once a batch fans out widely (linear search is faster below).
+    target_index: HashMap<ConnId, usize>,
     items: Vec<(usize, OutFrame)>,
     sent: [u64; 5],
     undeliverable: u64,
@@ -25,16 +32,15 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Turns the pending outputs into queue sends. Call with the router lock held.
     pub(crate) fn resolve(&mut self, state: &State) {
-        for output in self.outputs.drain(..) {
+        // Taken out (and put back, keeping its capacity) so the loop can use `self`.
+        let mut outputs = std::mem::take(&mut self.outputs);
+        for output in outputs.drain(..) {
             match output {
                 Output::Forward { to, frame, ttl } | Output::Send { to, frame, ttl } => {
-                    let target = match self.targets.iter().position(|(conn, _)| *conn == to) {
+                    let target = match self.find_target(to) {
                         Some(index) => index,
                         None => match state.sender(to) {
-                            Some(sender) => {
-                                self.targets.push((to, sender.clone()));
-                                self.targets.len() - 1
-                            }
+                            Some(sender) => self.add_target(to, sender.clone()),
                             None => {
                                 self.undeliverable += 1;
                                 continue;
@@ -57,6 +63,31 @@ impl Outbox {
                 }
             }
         }
+        self.outputs = outputs;
+    }
+
+    fn find_target(&self, conn: ConnId) -> Option<usize> {
+        if self.targets.len() <= LINEAR_TARGETS {
+            self.targets.iter().position(|(c, _)| *c == conn)
+        } else {
+            self.target_index.get(&conn).copied()
+        }
+    }
+
+    fn add_target(&mut self, conn: ConnId, sender: LinkSender) -> usize {
+        let index = self.targets.len();
+        self.targets.push((conn, sender));
+        if self.targets.len() == LINEAR_TARGETS + 1 {
+            self.target_index = self
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| (*c, i))
+                .collect();
+        } else if self.targets.len() > LINEAR_TARGETS {
+            self.target_index.insert(conn, index);
+        }
+        index
     }
 
     /// Sends everything resolved, waiting for room in each destination queue. Frames for
@@ -70,6 +101,7 @@ impl Outbox {
             }
         }
         self.targets.clear();
+        self.target_index.clear();
         metrics.count_out(&self.sent);
         self.sent = [0; 5];
         if self.undeliverable > 0 {
@@ -82,6 +114,7 @@ impl Outbox {
     pub(crate) fn clear(&mut self) {
         self.outputs.clear();
         self.targets.clear();
+        self.target_index.clear();
         self.items.clear();
     }
 }

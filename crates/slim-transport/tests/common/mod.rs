@@ -185,6 +185,18 @@ pub async fn raw_open(endpoint: &str, first: Vec<Bytes>) -> Result<RawPeer, toni
     })
 }
 
+/// The status a server refused a stream with: the response status, or the one ending the
+/// stream before any message (servers send headers first and negotiate afterwards).
+pub async fn refusal(opened: Result<RawPeer, tonic::Status>) -> tonic::Status {
+    match opened {
+        Err(status) => status,
+        Ok(mut peer) => match peer.rx.message().await {
+            Err(status) => status,
+            Ok(message) => panic!("stream was not refused: got {message:?}"),
+        },
+    }
+}
+
 pub fn encode(message: &proto::Message) -> Bytes {
     Bytes::from(message.encode_to_vec())
 }

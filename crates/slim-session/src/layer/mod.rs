@@ -1,0 +1,546 @@
+//! [`SessionLayer`]: the sans-IO endpoint of one application.
+//!
+//! It owns the session table and everything sessions share (name, identity, MLS provider,
+//! RNG, output queues), turns inputs into session calls, and answers what arrives before a
+//! session exists (`presession.rs`: discovery, invitations, late close retransmissions).
+//!
+//! Driving it (what an async driver does, in a loop):
+//!
+//! 1. feed inputs: [`SessionLayer::handle_message`] for every message from the node (anything
+//!    that is not a session `Publish` is ignored, so the whole stream can be passed),
+//!    [`SessionLayer::handle_timeout`] when [`SessionLayer::poll_timeout`] has passed, and
+//!    commands from the application;
+//! 2. after every input, drain the outputs: [`SessionLayer::poll_transmit`] to the node
+//!    connection (sealed, ready to encode) and [`SessionLayer::poll_event`]:
+//!    - [`Event::Subscribe`]: send a Subscribe for the name (with a subscription id) to the
+//!      node and, once its SubscriptionAck arrives, call [`SessionLayer::subscribed`]; group
+//!      joins wait for this. [`Event::Unsubscribe`]: send an Unsubscribe.
+//!    - [`Event::Readable`] / [`Event::Writable`]: wake the application's receivers (which
+//!      call [`SessionLayer::recv`]) or publishers (which retry after `WouldBlock`).
+//!    - [`Event::Completed`], [`Event::NewSession`], [`Event::SessionClosed`],
+//!      [`Event::Participant`]: resolve handles, queue accepted sessions, close handles.
+//!
+//! What stays with the driver: subscribing the application's own name (with its instance
+//! id) at the node, re-sending every current subscription after a reconnect, and choosing the
+//! instance id. Upstream derives it from the identity (`slim_wire::hash::instance_id_for` of
+//! the provider's token id) and peers in strict identity-binding mode check that; use the
+//! same derivation. Inputs produce at most a bounded amount of output each, but the queues
+//! grow if the driver feeds without draining.
+//!
+//! ```
+//! use std::time::{Instant, SystemTime};
+//! use slim_session::{Event, Payload, SessionConfig, SessionLayer, Unverified};
+//! use slim_wire::{InstanceId, Name};
+//!
+//! let me = Name::new("org", "ns", "alice").unwrap().with_id(InstanceId(1));
+//! let mut layer = SessionLayer::builder(me, Unverified::new("alice"))
+//!     .seed(42)
+//!     .build(Instant::now(), SystemTime::now())
+//!     .unwrap();
+//! let bob = Name::new("org", "ns", "bob").unwrap();
+//! let (session, _handshake) = layer
+//!     .create_session(Instant::now(), SessionConfig::point_to_point(), bob)
+//!     .unwrap();
+//! // Data published before the handshake completes waits for it (within the window).
+//! layer.publish(Instant::now(), session, Payload::new(&b"hello"[..])).unwrap();
+//! // The first transmit is the DiscoveryRequest to org/ns/bob.
+//! let discovery = layer.poll_transmit().unwrap();
+//! assert!(matches!(discovery.message_type, Some(slim_wire::proto::message::MessageType::Publish(_))));
+//! while let Some(event) = layer.poll_event() {
+//!     let _ = event; // route to the application
+//! }
+//! ```
+
+mod builder;
+mod presession;
+
+pub use builder::{BuildError, Payload, SessionLayerBuilder};
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::{Instant, SystemTime};
+
+use rand::Rng;
+use rand::rngs::StdRng;
+use slim_wire::{Name, proto};
+use tracing::debug;
+
+use crate::config::{LayerConfig, SessionConfig};
+use crate::error::{CommandError, PublishError};
+use crate::event::{
+    CompletionId, Delivery, Event, ParticipantInfo, SessionId, SessionInfo, SubscriptionId,
+};
+use crate::io::{Ctx, Io, Stats};
+use crate::security::{Identity, MlsProvider, ReplayGuard, verify_command};
+use crate::session::Session;
+use crate::wire::{self, Inbound};
+
+/// Largest session id drawn (upstream keeps the top 1000 values free).
+const SESSION_ID_LIMIT: u32 = u32::MAX - 1000;
+
+/// Closed session ids remembered to answer late close/leave retransmissions.
+const RECENTLY_CLOSED: usize = 1024;
+
+/// The session protocol endpoint of one application. See the module docs for how to drive
+/// it.
+pub struct SessionLayer {
+    config: LayerConfig,
+    me: Name,
+    aliases: Vec<Name>,
+    identity: Box<dyn Identity>,
+    mls: Option<Box<dyn MlsProvider>>,
+    rng: StdRng,
+    clock: (Instant, SystemTime),
+    sessions: HashMap<SessionId, Session>,
+    deadlines: BTreeSet<(Instant, SessionId)>,
+    deadline_of: HashMap<SessionId, Instant>,
+    subscriptions: HashMap<SubscriptionId, SessionId>,
+    io: Io,
+    replay: ReplayGuard,
+    closed: VecDeque<u32>,
+    closed_set: HashSet<u32>,
+    transmit_blocked: HashSet<SessionId>,
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("name", &self.me)
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionLayer {
+    /// Starts building a layer for the application `name` (with its instance id).
+    pub fn builder(name: Name, identity: impl Identity + 'static) -> SessionLayerBuilder {
+        SessionLayerBuilder {
+            name,
+            identity: Box::new(identity),
+            mls: None,
+            config: LayerConfig::default(),
+            seed: None,
+        }
+    }
+
+    /// The application's full name.
+    pub fn name(&self) -> &Name {
+        &self.me
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LayerConfig {
+        &self.config
+    }
+
+    /// Drop and failure counters.
+    pub fn stats(&self) -> &Stats {
+        &self.io.stats
+    }
+
+    /// Also answer discovery for `name` (another service name this application subscribed
+    /// to, such as an RPC server name).
+    pub fn add_local_name(&mut self, name: Name) {
+        if !self.aliases.iter().any(|a| a.same_service(&name)) {
+            self.aliases.push(name);
+        }
+    }
+
+    /// Stops answering discovery for `name`.
+    pub fn remove_local_name(&mut self, name: &Name) {
+        self.aliases.retain(|a| !a.same_service(name));
+    }
+
+    fn wall(&self, now: Instant) -> SystemTime {
+        let (at, wall) = self.clock;
+        wall + now.saturating_duration_since(at)
+    }
+
+    /// Runs `f` on session `id` with a context, then refreshes the layer's view of it.
+    fn with_session<R>(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        f: impl FnOnce(&mut Session, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let wall = self.wall(now);
+        let SessionLayer {
+            sessions,
+            io,
+            identity,
+            mls,
+            rng,
+            config,
+            ..
+        } = self;
+        let session = sessions.get_mut(&id)?;
+        let mut ctx = Ctx {
+            now,
+            wall,
+            config,
+            identity: identity.as_mut(),
+            mls: mls.as_deref_mut(),
+            rng,
+            io,
+        };
+        let result = f(session, &mut ctx);
+        self.refresh(id);
+        Some(result)
+    }
+
+    /// Inserts a new session and refreshes the layer's view of it.
+    fn insert(&mut self, session: Session) {
+        let id = session.id();
+        self.sessions.insert(id, session);
+        self.refresh(id);
+    }
+
+    /// Updates timers and subscription routing of `id`, or forgets it when closed.
+    fn refresh(&mut self, id: SessionId) {
+        if let Some(old) = self.deadline_of.remove(&id) {
+            self.deadlines.remove(&(old, id));
+        }
+        let Some(session) = self.sessions.get(&id) else {
+            return;
+        };
+        if session.is_closed() {
+            self.sessions.remove(&id);
+            self.subscriptions.retain(|_, s| *s != id);
+            self.transmit_blocked.remove(&id);
+            if self.closed_set.insert(id.0) {
+                self.closed.push_back(id.0);
+                if self.closed.len() > RECENTLY_CLOSED
+                    && let Some(old) = self.closed.pop_front()
+                {
+                    self.closed_set.remove(&old);
+                }
+            }
+            return;
+        }
+        for sub in session.subscription_ids() {
+            self.subscriptions.insert(sub, id);
+        }
+        if let Some(deadline) = session.next_timeout() {
+            self.deadlines.insert((deadline, id));
+            self.deadline_of.insert(id, deadline);
+        }
+    }
+
+    fn new_session_id(&mut self) -> SessionId {
+        loop {
+            let id = SessionId(self.rng.gen_range(0..SESSION_ID_LIMIT));
+            if !self.sessions.contains_key(&id) && !self.closed_set.contains(&id.0) {
+                return id;
+            }
+        }
+    }
+
+    // ----- inputs --------------------------------------------------------------------------
+
+    /// Handles one message received from the node. Anything that is not a valid session
+    /// message for this application is counted and dropped.
+    pub fn handle_message(&mut self, now: Instant, message: proto::Message) {
+        let inbound = match Inbound::parse(message) {
+            Ok(inbound) => inbound,
+            Err(error) => {
+                if !matches!(error, wire::InboundError::NotPublish) {
+                    self.io.stats.invalid += 1;
+                    debug!(%error, "invalid session message dropped");
+                }
+                return;
+            }
+        };
+        let id = SessionId(inbound.session_id);
+        // Discovery is stateless even when the session exists here (a member being invited
+        // again is found and then refused by the moderator).
+        let session = match self.sessions.get(&id) {
+            Some(session) if inbound.kind != proto::SessionMessageType::DiscoveryRequest => session,
+            _ => {
+                self.presession(now, inbound);
+                return;
+            }
+        };
+        if wire::is_command(inbound.kind) && session.uses_mls() {
+            let wall = self.wall(now);
+            if let Err(error) = verify_command(&inbound, self.identity.as_mut(), wall) {
+                self.io.stats.verification_failed += 1;
+                debug!(%error, kind = ?inbound.kind, "command verification failed");
+                return;
+            }
+            if !self.replay.check(inbound.source.key(), inbound.message_id) {
+                self.io.stats.replayed += 1;
+                // Requests are answered again (their reply may have been lost); handlers are
+                // idempotent. Anything else repeated is dropped.
+                if !is_request(inbound.kind) || inbound.message_id == 0 {
+                    return;
+                }
+            }
+        }
+        self.with_session(now, id, |session, ctx| session.handle(ctx, inbound));
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.remove(&(deadline, id));
+            self.deadline_of.remove(&id);
+            self.with_session(now, id, |session, ctx| session.on_timeout(ctx));
+        }
+    }
+
+    /// The driver's answer to [`Event::Subscribe`]: `Ok` once the node acknowledged the
+    /// subscription, `Err` with a reason if it refused.
+    pub fn subscribed(&mut self, now: Instant, id: SubscriptionId, result: Result<(), String>) {
+        let Some(&session) = self.subscriptions.get(&id) else {
+            return;
+        };
+        self.with_session(now, session, |s, ctx| s.on_subscribed(ctx, id, result));
+    }
+
+    // ----- commands ------------------------------------------------------------------------
+
+    /// Creates a session as its moderator.
+    ///
+    /// Point-to-point: `destination` is the peer's name (usually without instance id); the
+    /// returned completion resolves once discovery, join, welcome (and MLS) finished, or with
+    /// the error that stopped it (the session then closes). Group: `destination` is the
+    /// channel name; the completion resolves at once and members are added with
+    /// [`Self::invite`].
+    pub fn create_session(
+        &mut self,
+        now: Instant,
+        config: SessionConfig,
+        destination: Name,
+    ) -> Result<(SessionId, CompletionId), CommandError> {
+        if config.mls.is_some() && self.mls.is_none() {
+            return Err(CommandError::MlsUnavailable);
+        }
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(CommandError::TooManySessions);
+        }
+        let id = self.new_session_id();
+        let completion = self.io.completion();
+        let wall = self.wall(now);
+        let me = self.me.clone();
+        let session = {
+            let mut ctx = Ctx {
+                now,
+                wall,
+                config: &self.config,
+                identity: self.identity.as_mut(),
+                mls: self.mls.as_deref_mut(),
+                rng: &mut self.rng,
+                io: &mut self.io,
+            };
+            Session::new_moderator(&mut ctx, id, config, me, destination, completion)
+        };
+        self.insert(session);
+        Ok((id, completion))
+    }
+
+    /// Moderator: invites `name` into a group session. Completes when the new member
+    /// acknowledged its welcome and every other member the group update (members that never
+    /// do are marked offline).
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        name: Name,
+    ) -> Result<CompletionId, CommandError> {
+        let completion = self.io.completion();
+        self.with_session(now, session, |s, ctx| s.invite(ctx, name, completion))
+            .ok_or(CommandError::UnknownSession(session))??;
+        Ok(completion)
+    }
+
+    /// Moderator: removes a member from a group session (an any-instance name matches the
+    /// only member of that service).
+    pub fn remove(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        name: Name,
+    ) -> Result<CompletionId, CommandError> {
+        let completion = self.io.completion();
+        self.with_session(now, session, |s, ctx| s.remove(ctx, name, completion))
+            .ok_or(CommandError::UnknownSession(session))??;
+        Ok(completion)
+    }
+
+    /// Publishes to every other member of the session (the peer, or the group).
+    ///
+    /// Returns `WouldBlock` when the session's window or the transmit queue is full; an
+    /// [`Event::Writable`] for the session follows when it can accept again. The completion
+    /// resolves when every online member acknowledged (reliable) or at once (fire-and-forget).
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        payload: Payload,
+    ) -> Result<CompletionId, PublishError> {
+        self.publish_inner(now, session, payload, None)
+    }
+
+    /// Publishes to one member only (`to`, usually a received message's
+    /// [`crate::MessageContext::source`]), outside the ordered stream (`PUBLISH_TO`). In a
+    /// point-to-point session this is the same as [`Self::publish`].
+    pub fn publish_to(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        to: &Name,
+        payload: Payload,
+    ) -> Result<CompletionId, PublishError> {
+        self.publish_inner(now, session, payload, Some(to))
+    }
+
+    fn publish_inner(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        payload: Payload,
+        to: Option<&Name>,
+    ) -> Result<CompletionId, PublishError> {
+        let queue_full = self.io.transmit.len() >= self.config.transmit_queue.max(1);
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return Err(PublishError::UnknownSession(session));
+        };
+        let has_room = s.publish_ready()?;
+        if !has_room {
+            s.mark_blocked();
+            return Err(PublishError::WouldBlock);
+        }
+        if queue_full {
+            self.transmit_blocked.insert(session);
+            return Err(PublishError::WouldBlock);
+        }
+        let completion = self.io.completion();
+        let app = Session::payload(
+            payload.blob,
+            payload.payload_type.as_deref(),
+            payload.metadata,
+        );
+        self.with_session(now, session, |s, ctx| s.publish(ctx, app, to, completion));
+        Ok(completion)
+    }
+
+    /// Closes a session gracefully: outstanding data is drained (bounded by
+    /// [`LayerConfig::drain_timeout`]), then a participant leaves (LeaveRequest) and a
+    /// moderator closes the group for everyone (GroupClose). The completion resolves when the
+    /// session is gone; the time this takes is bounded by the drain timeout plus one control
+    /// retry budget.
+    pub fn close(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+    ) -> Result<CompletionId, CommandError> {
+        let completion = self.io.completion();
+        self.with_session(now, session, |s, ctx| s.close(ctx, completion))
+            .ok_or(CommandError::UnknownSession(session))?;
+        Ok(completion)
+    }
+
+    /// Group participant: soft close. Announces itself offline and goes silent while keeping
+    /// its membership and keys; [`Self::rejoin`] comes back.
+    pub fn soft_close(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+    ) -> Result<CompletionId, CommandError> {
+        let completion = self.io.completion();
+        self.with_session(now, session, |s, ctx| s.soft_close(ctx, completion))
+            .ok_or(CommandError::UnknownSession(session))??;
+        Ok(completion)
+    }
+
+    /// Group participant: comes back after a soft close (re-keyed by the moderator if the
+    /// group moved on meanwhile).
+    pub fn rejoin(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+    ) -> Result<CompletionId, CommandError> {
+        let completion = self.io.completion();
+        self.with_session(now, session, |s, ctx| s.rejoin(ctx, completion))
+            .ok_or(CommandError::UnknownSession(session))??;
+        Ok(completion)
+    }
+
+    /// Takes the next received message (or the loss reported in its place) of a session.
+    pub fn recv(&mut self, now: Instant, session: SessionId) -> Option<Delivery> {
+        self.with_session(now, session, |s, ctx| s.recv(ctx))
+            .flatten()
+    }
+
+    // ----- introspection -------------------------------------------------------------------
+
+    /// Ids of the open sessions.
+    pub fn sessions(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.keys().copied()
+    }
+
+    /// A session's description.
+    pub fn session_info(&self, session: SessionId) -> Option<SessionInfo> {
+        self.sessions.get(&session).map(Session::info)
+    }
+
+    /// A session's roster (this application first).
+    pub fn participants(&self, session: SessionId) -> Option<Vec<ParticipantInfo>> {
+        self.sessions.get(&session).map(Session::participants)
+    }
+
+    /// Data messages of a session sent but not yet acknowledged by every online member
+    /// (bounded by [`LayerConfig::window`]).
+    pub fn outstanding(&self, session: SessionId) -> usize {
+        self.sessions.get(&session).map_or(0, Session::outstanding)
+    }
+
+    /// Messages waiting in a session's inbox.
+    pub fn readable(&self, session: SessionId) -> usize {
+        self.sessions.get(&session).map_or(0, Session::readable)
+    }
+
+    // ----- outputs -------------------------------------------------------------------------
+
+    /// The next message to send to the node.
+    pub fn poll_transmit(&mut self) -> Option<proto::Message> {
+        let message = self.io.transmit.pop_front()?;
+        if !self.transmit_blocked.is_empty()
+            && self.io.transmit.len() <= self.config.transmit_queue / 2
+        {
+            for session in self.transmit_blocked.drain() {
+                self.io.events.push_back(Event::Writable(session));
+            }
+        }
+        Some(message)
+    }
+
+    /// The next event for the driver or application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.io.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(t, _)| *t)
+    }
+}
+
+/// Command messages that expect a reply: a repeat means the reply may have been lost.
+fn is_request(kind: proto::SessionMessageType) -> bool {
+    use proto::SessionMessageType as T;
+    matches!(
+        kind,
+        T::DiscoveryRequest
+            | T::JoinRequest
+            | T::LeaveRequest
+            | T::GroupUpdate
+            | T::GroupWelcome
+            | T::GroupClose
+            | T::UpdateParticipantState
+            | T::RejoinRequest
+            | T::RejoinReply
+    )
+}

@@ -1,0 +1,268 @@
+//! The session side of the data path: publishing, receiving, and the application inbox.
+//!
+//! Receiving a data message goes: duplicate check (before decryption: MLS keys are single
+//! use) → room check → decryption → acknowledgement → reorder buffer → inbox.
+//!
+//! Flow control on the receiving side: once the inbox holds `receive_buffer` messages the
+//! application has not taken, new messages are *deferred*: kept (up to one window) but not
+//! acknowledged, so the sender's window stops it; when the application takes messages with
+//! `recv`, deferred ones are acknowledged and move on. A receiver that does not read therefore
+//! slows its sender down instead of growing without bound or losing data. Memory per session
+//! is bounded by `receive_buffer` + the reorder range (2 × window) + the deferred window.
+
+use rand::Rng;
+use slim_wire::proto::SessionMessageType as T;
+use slim_wire::{Name, proto};
+
+use super::{Phase, Session};
+use crate::config::SessionKind;
+use crate::error::PublishError;
+use crate::event::{CompletionId, Delivery, Event, MessageContext, MessageError, ReceivedMessage};
+use crate::io::Ctx;
+use crate::reliable::{AppPayload, Classification, Effects, Received, seq};
+use crate::security::open_app_payload;
+use crate::wire::{self, Inbound, MAX_PUBLISH_ID, PUBLISH_TO};
+
+impl Session {
+    /// Checks that a publish can be accepted now.
+    pub fn publish_ready(&self) -> Result<bool, PublishError> {
+        match self.phase {
+            Phase::Active => Ok(self.sender.has_room()),
+            Phase::Joining { .. } | Phase::Dormant => Err(PublishError::NotActive),
+            Phase::Draining { .. } | Phase::Leaving | Phase::Closed(_) => {
+                Err(PublishError::Closing)
+            }
+        }
+    }
+
+    /// Remembers that a publish was refused for flow control.
+    pub fn mark_blocked(&mut self) {
+        self.sender.mark_blocked();
+    }
+
+    /// Publishes to the session, or to one member (`target`, group `publish_to`). The caller
+    /// checked [`Self::publish_ready`].
+    pub fn publish(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        payload: AppPayload,
+        target: Option<&Name>,
+        completion: CompletionId,
+    ) {
+        let mut fx = Effects::default();
+        match target {
+            // A point-to-point session has one receiver: publish_to is a normal publish
+            // (upstream receivers strip the flag there too).
+            Some(target) if self.config.kind == SessionKind::Group => {
+                let id = ctx.rng.gen_range(MAX_PUBLISH_ID + 1..u32::MAX);
+                self.sender.publish_to(
+                    ctx.now,
+                    id,
+                    target.clone(),
+                    payload,
+                    Some(completion),
+                    &mut fx,
+                );
+            }
+            _ => {
+                self.sender
+                    .publish(ctx.now, payload, Some(completion), &mut fx);
+            }
+        }
+        self.apply(ctx, fx);
+    }
+
+    /// True when the application holds as much as it may. Only the inbox counts: the
+    /// reorder buffers are bounded by the receiver's range, and counting them here would
+    /// defer the very retransmission that lets them drain.
+    fn inbox_full(&self, ctx: &Ctx<'_>) -> bool {
+        self.inbox.len() >= ctx.config.receive_buffer.max(1)
+    }
+
+    /// A Msg or RtxReply from the network (or from the deferred / held queues).
+    pub(super) fn on_data(&mut self, ctx: &mut Ctx<'_>, mut message: Inbound) {
+        let reliable = self.receiver.is_reliable();
+        match self.phase {
+            Phase::Active => {}
+            // Closing: acknowledge so senders do not retry, but deliver nothing.
+            Phase::Draining { .. } | Phase::Leaving => {
+                if reliable && message.kind == T::Msg {
+                    self.send_ack(ctx, &message);
+                }
+                return;
+            }
+            _ => return,
+        }
+        // Only members send data: this bounds the per-sender state a forged flood could
+        // create. A new member's first messages can beat the group update announcing it;
+        // they are not acknowledged and come again once it is known.
+        if self.roster.get(&message.source).is_none() {
+            ctx.io.stats.unknown_sender += 1;
+            return;
+        }
+        let direct = self.config.kind == SessionKind::Group
+            && (message.flag(PUBLISH_TO) || !seq::is_sequential(message.message_id));
+        if message.kind == T::RtxReply && message.is_error() {
+            let mut fx = Effects::default();
+            self.receiver
+                .on_lost(&message.source, message.message_id, &mut fx);
+            self.apply(ctx, fx);
+            return;
+        }
+        match self
+            .receiver
+            .classify(&message.source, message.message_id, direct)
+        {
+            Classification::Duplicate => {
+                if reliable {
+                    self.send_ack(ctx, &message);
+                }
+                return;
+            }
+            Classification::TooFarAhead => {
+                ctx.io.stats.receive_overflow += 1;
+                return;
+            }
+            Classification::New => {}
+        }
+        if self.inbox_full(ctx) {
+            if !reliable {
+                ctx.io.stats.unreliable_dropped += 1;
+            } else if self.deferred.len() < ctx.config.window as usize {
+                if !self
+                    .deferred
+                    .iter()
+                    .any(|d| d.source == message.source && d.message_id == message.message_id)
+                {
+                    self.deferred.push_back(message);
+                }
+            } else {
+                ctx.io.stats.receive_overflow += 1;
+            }
+            return;
+        }
+        if let Some(state) = self.mls.as_mut() {
+            let check = state.sample_aad_check(ctx.rng);
+            let Some(group) = state.group_mut() else {
+                return;
+            };
+            if let Err(error) = open_app_payload(&mut message, group, check) {
+                ctx.io.stats.decrypt_failed += 1;
+                tracing::debug!(session = %self.id, %error, "cannot decrypt yet; holding");
+                state.hold(message);
+                return;
+            }
+        }
+        if reliable {
+            self.send_ack(ctx, &message);
+        }
+        let mut fx = Effects::default();
+        self.receiver.accept(ctx.now, message, direct, &mut fx);
+        self.apply(ctx, fx);
+    }
+
+    /// Acknowledges a data message (MsgAck echoing its id and `PUBLISH_TO` flag).
+    fn send_ack(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
+        let publish_to = message.flag(PUBLISH_TO);
+        let out =
+            self.envelope(&message.source, 1)
+                .empty(T::MsgAck, message.message_id, publish_to);
+        self.send(ctx, out);
+    }
+
+    /// Puts a received message (or a loss) in the application inbox.
+    pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, received: Received) {
+        let delivery: Delivery = match received {
+            Received::Message(message) => Ok(self.to_received(*message)),
+            Received::Lost { source, message_id } => Err(MessageError::Lost {
+                sender: source,
+                message_id,
+            }),
+        };
+        if self.inbox.is_empty() {
+            ctx.io.events.push_back(Event::Readable(self.id));
+        }
+        self.inbox.push_back(delivery);
+    }
+
+    fn to_received(&self, message: Inbound) -> ReceivedMessage {
+        let identity = message.identity().to_owned();
+        let direct = message.flag(PUBLISH_TO) && self.config.kind == SessionKind::Group;
+        let Inbound {
+            message: raw,
+            source,
+            destination,
+            message_id,
+            ..
+        } = message;
+        let mut metadata = raw.metadata;
+        metadata.remove(PUBLISH_TO);
+        let (payload_type, payload) = match raw.message_type {
+            Some(proto::message::MessageType::Publish(publish)) => {
+                match publish.msg.and_then(|c| c.content_type) {
+                    Some(proto::content::ContentType::AppPayload(app)) => {
+                        (app.payload_type, app.blob)
+                    }
+                    _ => (String::new(), bytes::Bytes::new()),
+                }
+            }
+            _ => (String::new(), bytes::Bytes::new()),
+        };
+        ReceivedMessage {
+            payload,
+            context: MessageContext {
+                session: self.id,
+                source,
+                destination,
+                payload_type,
+                metadata,
+                message_id,
+                identity,
+                direct,
+            },
+        }
+    }
+
+    /// Takes the next message (or loss) for the application.
+    pub fn recv(&mut self, ctx: &mut Ctx<'_>) -> Option<Delivery> {
+        let delivery = self.inbox.pop_front()?;
+        while !self.inbox_full(ctx) {
+            let Some(message) = self.deferred.pop_front() else {
+                break;
+            };
+            self.on_data(ctx, message);
+        }
+        Some(delivery)
+    }
+
+    /// Messages waiting in the inbox.
+    pub fn readable(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Retries messages that could not be decrypted, after the epoch changed.
+    pub(super) fn retry_held(&mut self, ctx: &mut Ctx<'_>) {
+        let held = match self.mls.as_mut() {
+            Some(state) => state.take_held(),
+            None => return,
+        };
+        for message in held {
+            self.on_data(ctx, message);
+        }
+    }
+
+    /// Builds the payload record of a publish.
+    pub fn payload(
+        blob: bytes::Bytes,
+        payload_type: Option<&str>,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> AppPayload {
+        AppPayload {
+            payload_type: payload_type
+                .unwrap_or(wire::DEFAULT_PAYLOAD_TYPE)
+                .to_owned(),
+            blob,
+            metadata,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Channel subscriptions requested from the driver, and the end of a session: graceful close
+//! (drain, then leave or close the group), immediate termination, final bookkeeping.
+
+use slim_wire::Name;
+use tracing::warn;
+
+use super::{Phase, Session};
+use crate::event::{CloseReason, CompletionError, CompletionId, Event, Role, SubscriptionId};
+use crate::io::Ctx;
+use crate::reliable::Effects;
+
+impl Session {
+    /// Asks the driver to subscribe `name`; returns the request id.
+    pub(super) fn subscribe(&mut self, ctx: &mut Ctx<'_>, name: Name) -> SubscriptionId {
+        let id = ctx.io.subscription();
+        ctx.io.events.push_back(Event::Subscribe {
+            name: name.clone(),
+            id,
+        });
+        self.subscriptions.push((id, name, false));
+        id
+    }
+
+    /// Drops every channel subscription.
+    pub(super) fn unsubscribe_all(&mut self, ctx: &mut Ctx<'_>) {
+        for (_, name, _) in self.subscriptions.drain(..) {
+            ctx.io.events.push_back(Event::Unsubscribe { name });
+        }
+    }
+
+    /// The driver confirmed (or refused) a subscription.
+    pub fn on_subscribed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: SubscriptionId,
+        result: Result<(), String>,
+    ) {
+        let Some(entry) = self.subscriptions.iter_mut().find(|(s, _, _)| *s == id) else {
+            return;
+        };
+        if let Err(error) = result {
+            warn!(session = %self.id, channel = %entry.1, %error, "subscription refused");
+            self.subscription_failed(ctx, error);
+            return;
+        }
+        entry.2 = true;
+        if self.subscriptions.iter().all(|(_, _, ok)| *ok) {
+            self.subscriptions_ready(ctx);
+        }
+    }
+
+    pub(super) fn subscriptions_ready(&mut self, ctx: &mut Ctx<'_>) {
+        match self.role {
+            Role::Moderator => self.moderator_subscribed(ctx),
+            Role::Participant => self.participant_subscribed(ctx),
+        }
+    }
+
+    pub(super) fn subscription_failed(&mut self, ctx: &mut Ctx<'_>, error: String) {
+        match self.role {
+            Role::Moderator => self.moderator_subscription_failed(ctx, error),
+            Role::Participant => self.terminate(
+                ctx,
+                CloseReason::Failed(format!("subscription refused: {error}")),
+            ),
+        }
+    }
+
+    /// Subscription ids this session waits for (so the layer can route confirmations).
+    pub fn subscription_ids(&self) -> impl Iterator<Item = SubscriptionId> + '_ {
+        self.subscriptions.iter().map(|(id, _, _)| *id)
+    }
+
+    /// Starts a graceful close: drain outstanding data (bounded), then leave (participant) or
+    /// close the group (moderator).
+    pub fn close(&mut self, ctx: &mut Ctx<'_>, completion: CompletionId) {
+        self.on_close.push(completion);
+        if self.is_closing() {
+            return;
+        }
+        if let Some(tasks) = self.tasks.as_mut() {
+            for (id, result) in tasks.abort() {
+                ctx.io.complete(id, result);
+            }
+        }
+        self.control.clear();
+        if matches!(self.phase, Phase::Joining { .. }) {
+            self.terminate(ctx, CloseReason::Local);
+            return;
+        }
+        self.phase = Phase::Draining {
+            deadline: ctx.now + ctx.config.drain_timeout,
+        };
+        if self.sender.is_idle() {
+            self.drained(ctx);
+        }
+    }
+
+    /// Data is acknowledged (or the drain deadline passed): run the final exchange.
+    pub(super) fn drained(&mut self, ctx: &mut Ctx<'_>) {
+        self.phase = Phase::Leaving;
+        let mut fx = Effects::default();
+        self.sender.abort(&mut fx);
+        self.apply(ctx, fx);
+        self.liveness.disable();
+        match self.role {
+            Role::Moderator => self.send_group_close(ctx),
+            Role::Participant => self.send_leave(ctx),
+        }
+    }
+
+    /// Ends the session now, without further exchange.
+    pub(super) fn terminate(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
+        if let Some(tasks) = self.tasks.as_mut() {
+            for (id, result) in tasks.abort() {
+                ctx.io.complete(id, result);
+            }
+        }
+        self.finish_close(ctx, reason);
+    }
+
+    /// Final bookkeeping: unsubscribe, fail what is pending, announce the close.
+    pub(super) fn finish_close(&mut self, ctx: &mut Ctx<'_>, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.control.clear();
+        let mut fx = Effects::default();
+        self.sender.abort(&mut fx);
+        self.apply(ctx, fx);
+        self.unsubscribe_all(ctx);
+        self.liveness.disable();
+        for id in self.on_close.drain(..) {
+            ctx.io.complete(id, Ok(()));
+        }
+        self.deferred.clear();
+        ctx.io.events.push_back(Event::SessionClosed {
+            session: self.id,
+            reason: reason.clone(),
+        });
+        self.phase = Phase::Closed(reason);
+    }
+
+    /// Fails the session's pending completions that a close cannot honour.
+    pub(super) fn fail(ctx: &mut Ctx<'_>, id: Option<CompletionId>, error: CompletionError) {
+        if let Some(id) = id {
+            ctx.io.complete(id, Err(error));
+        }
+    }
+}

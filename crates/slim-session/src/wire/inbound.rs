@@ -1,0 +1,230 @@
+//! [`Inbound`]: a received session message, validated once.
+//!
+//! The node connection hands the layer decoded `Message`s. Before any session logic looks at
+//! one, [`Inbound::parse`] checks that it is a `Publish` with both names, a session header of
+//! a known type, and — for command messages — the payload arm that matches the header's
+//! message type. Everything downstream can then rely on those facts without re-checking.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use slim_wire::proto::{
+    self, SessionMessageType, SessionType, command_payload::CommandPayloadType,
+};
+use slim_wire::{Name, NameError};
+
+use super::is_command;
+
+/// Why a received message is not a usable session message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    /// Not a `Publish` (subscriptions and link messages are not for sessions).
+    #[error("not a publish message")]
+    NotPublish,
+    /// The routing or session header is missing.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// A name could not be read.
+    #[error("bad name: {0}")]
+    Name(#[from] NameError),
+    /// The session type or message type is unknown or unspecified.
+    #[error("unknown session type {0} or message type {1}")]
+    UnknownType(i32, i32),
+    /// A command message whose payload does not match its header type.
+    #[error("{0:?} carries a mismatched payload")]
+    PayloadMismatch(SessionMessageType),
+}
+
+/// What a session message carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Body<'a> {
+    /// An application payload (Msg, MsgAck, RtxRequest, RtxReply).
+    App,
+    /// A command payload whose arm matches the message type.
+    Command(&'a CommandPayloadType),
+    /// No content at all (tolerated for acks and requests).
+    Empty,
+}
+
+/// A validated session message.
+#[derive(Debug, Clone)]
+pub(crate) struct Inbound {
+    /// The message as received (kept whole for AAD reconstruction and reply building).
+    pub message: proto::Message,
+    /// Sender's name (normally with its instance id).
+    pub source: Name,
+    /// Destination name as sent (own name, a channel, or an any-instance name).
+    pub destination: Name,
+    /// Session message type.
+    pub kind: SessionMessageType,
+    /// Session type from the header.
+    pub session_type: SessionType,
+    /// Session id.
+    pub session_id: u32,
+    /// Message id.
+    pub message_id: u32,
+}
+
+impl Inbound {
+    /// Validates a decoded message as a session message.
+    pub fn parse(message: proto::Message) -> Result<Self, InboundError> {
+        let Some(proto::message::MessageType::Publish(publish)) = &message.message_type else {
+            return Err(InboundError::NotPublish);
+        };
+        let header = publish
+            .header
+            .as_ref()
+            .ok_or(InboundError::Missing("header"))?;
+        let session = publish
+            .session
+            .as_ref()
+            .ok_or(InboundError::Missing("session header"))?;
+        let source = Name::from_proto(
+            header
+                .source
+                .as_ref()
+                .ok_or(InboundError::Missing("source"))?,
+        )?;
+        let destination = Name::from_proto(
+            header
+                .destination
+                .as_ref()
+                .ok_or(InboundError::Missing("destination"))?,
+        )?;
+        let unknown =
+            || InboundError::UnknownType(session.session_type, session.session_message_type);
+        let session_type = SessionType::try_from(session.session_type).map_err(|_| unknown())?;
+        let kind =
+            SessionMessageType::try_from(session.session_message_type).map_err(|_| unknown())?;
+        if session_type == SessionType::Unspecified || kind == SessionMessageType::Unspecified {
+            return Err(unknown());
+        }
+        let inbound = Inbound {
+            source,
+            destination,
+            kind,
+            session_type,
+            session_id: session.session_id,
+            message_id: session.message_id,
+            message,
+        };
+        match (kind, inbound.body()) {
+            (k, Body::Command(payload)) if is_command(k) && command_matches(k, payload) => {}
+            (k, _) if is_command(k) => return Err(InboundError::PayloadMismatch(k)),
+            // Data must carry an application payload (an error RTX reply may carry none).
+            (SessionMessageType::Msg, Body::App) => {}
+            (SessionMessageType::RtxReply, Body::App) => {}
+            (SessionMessageType::RtxReply, Body::Empty) if inbound.is_error() => {}
+            (SessionMessageType::Msg | SessionMessageType::RtxReply, _) => {
+                return Err(InboundError::PayloadMismatch(kind));
+            }
+            // Acks and requests: any content is ignored.
+            _ => {}
+        }
+        Ok(inbound)
+    }
+
+    fn publish(&self) -> Option<&proto::Publish> {
+        match &self.message.message_type {
+            Some(proto::message::MessageType::Publish(publish)) => Some(publish),
+            _ => None,
+        }
+    }
+
+    /// The routing header (present by validation).
+    pub fn header(&self) -> Option<&proto::SlimHeader> {
+        self.publish().and_then(|p| p.header.as_ref())
+    }
+
+    /// The sender's identity token as carried (unverified).
+    pub fn identity(&self) -> &str {
+        self.header().map_or("", |h| h.identity.as_str())
+    }
+
+    /// The end-to-end header signature, when present.
+    pub fn signature(&self) -> Option<&Bytes> {
+        self.header().and_then(|h| h.e2e_header_sig.as_ref())
+    }
+
+    /// True when the header's `error` flag is set (error RtxReply).
+    pub fn is_error(&self) -> bool {
+        self.header().and_then(|h| h.error).unwrap_or(false)
+    }
+
+    /// The content.
+    pub fn body(&self) -> Body<'_> {
+        match self
+            .publish()
+            .and_then(|p| p.msg.as_ref())
+            .and_then(|c| c.content_type.as_ref())
+        {
+            Some(proto::content::ContentType::AppPayload(_)) => Body::App,
+            Some(proto::content::ContentType::CommandPayload(cmd)) => cmd
+                .command_payload_type
+                .as_ref()
+                .map_or(Body::Empty, Body::Command),
+            None => Body::Empty,
+        }
+    }
+
+    /// The command payload (None for application messages).
+    pub fn command(&self) -> Option<&CommandPayloadType> {
+        match self.body() {
+            Body::Command(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Mutable application payload, for in-place decryption.
+    pub fn app_mut(&mut self) -> Option<&mut proto::ApplicationPayload> {
+        match &mut self.message.message_type {
+            Some(proto::message::MessageType::Publish(publish)) => {
+                match publish.msg.as_mut().and_then(|c| c.content_type.as_mut()) {
+                    Some(proto::content::ContentType::AppPayload(app)) => Some(app),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The message metadata.
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.message.metadata
+    }
+
+    /// True when metadata `key` is set to `TRUE`.
+    pub fn flag(&self, key: &str) -> bool {
+        self.message
+            .metadata
+            .get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case(super::TRUE_VALUE))
+    }
+}
+
+/// True when a command payload arm is the one its header type announces.
+fn command_matches(kind: SessionMessageType, payload: &CommandPayloadType) -> bool {
+    use SessionMessageType as T;
+    matches!(
+        (kind, payload),
+        (T::DiscoveryRequest, CommandPayloadType::DiscoveryRequest(_))
+            | (T::DiscoveryReply, CommandPayloadType::DiscoveryReply(_))
+            | (T::JoinRequest, CommandPayloadType::JoinRequest(_))
+            | (T::JoinReply, CommandPayloadType::JoinReply(_))
+            | (T::LeaveRequest, CommandPayloadType::LeaveRequest(_))
+            | (T::LeaveReply, CommandPayloadType::LeaveReply(_))
+            | (T::GroupUpdate, CommandPayloadType::GroupUpdate(_))
+            | (T::GroupWelcome, CommandPayloadType::GroupWelcome(_))
+            | (T::GroupClose, CommandPayloadType::GroupClose(_))
+            | (T::GroupProposal, CommandPayloadType::GroupProposal(_))
+            | (T::GroupAck, CommandPayloadType::GroupAck(_))
+            | (T::GroupNack, CommandPayloadType::GroupNack(_))
+            | (T::Heartbeat, CommandPayloadType::Heartbeat(_))
+            | (
+                T::UpdateParticipantState,
+                CommandPayloadType::UpdateParticipantState(_)
+            )
+            | (T::RejoinRequest, CommandPayloadType::RejoinRequest(_))
+            | (T::RejoinReply, CommandPayloadType::RejoinReply(_))
+    )
+}

@@ -1,0 +1,327 @@
+//! The session layer with real cryptography: `slim-auth` shared-secret identities (tokens,
+//! ECDSA/Ed25519 header signatures) and `slim-mls` (RFC 9420 over mls-rs), in the simulator.
+
+// Test helpers outside #[test] functions may unwrap too (clippy.toml allows it in tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod sim;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use slim_auth::config::{IdentityProviderConfig, IdentityVerifierConfig};
+use slim_auth::shared_secret::{SharedSecretProviderConfig, SharedSecretVerifierConfig};
+use slim_auth::{SignatureScheme, SigningKey};
+use slim_mls::Suite;
+use slim_session::{
+    AuthIdentity, CloseReason, Event, LayerConfig, Payload, SessionConfig, SessionId, SlimMls,
+};
+use slim_wire::Name;
+use slim_wire::proto::{SessionMessageType as T, message::MessageType};
+
+use sim::{NetConfig, Sim};
+
+const SECRET: &str = "a-shared-secret-of-at-least-32-bytes-for-tests";
+
+/// Adds an application with a shared-secret identity and MLS in `suite`.
+fn app(sim: &mut Sim, service: &str, id: u128, secret: &str, suite: Suite) -> usize {
+    let scheme = match suite {
+        Suite::P256 => SignatureScheme::EcdsaP256Sha256,
+        Suite::Curve25519 | Suite::PostQuantum => SignatureScheme::Ed25519,
+    };
+    let key = SigningKey::generate(scheme, &mut StdRng::seed_from_u64(id as u64));
+    let name = format!("org/ns/{service}");
+    let provider =
+        IdentityProviderConfig::SharedSecret(SharedSecretProviderConfig::new(name.clone(), secret))
+            .build(key)
+            .unwrap();
+    let verifier = IdentityVerifierConfig::SharedSecret(SharedSecretVerifierConfig::new(secret))
+        .build(None)
+        .unwrap();
+    let identity = AuthIdentity::new(Arc::clone(&provider), Arc::clone(&verifier));
+    let mls = SlimMls::new(provider, verifier, suite);
+    sim.add(
+        &name,
+        id,
+        identity,
+        Some(Box::new(mls)),
+        LayerConfig::default(),
+    )
+}
+
+fn texts(sim: &Sim, reader: usize, session: SessionId) -> Vec<String> {
+    sim.endpoints[reader]
+        .inbox
+        .get(&session)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_ref().ok())
+        .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
+        .collect()
+}
+
+/// Publishes `count` numbered messages from each sender and checks every reader got each
+/// other sender's messages exactly once, in order.
+fn exchange(sim: &mut Sim, session: SessionId, senders: &[usize], readers: &[usize], count: u32) {
+    let mut sent = vec![0u32; sim.endpoints.len()];
+    let before: Vec<usize> = (0..sim.endpoints.len())
+        .map(|i| sim.read_count(i, session))
+        .collect();
+    let ok = sim.run_until(Duration::from_secs(3600), |s| {
+        for &from in senders {
+            while sent[from] < count {
+                match s.try_publish(
+                    from,
+                    session,
+                    Payload::new(sent[from].to_be_bytes().to_vec()),
+                ) {
+                    Ok(Some(_)) => sent[from] += 1,
+                    Ok(None) => break,
+                    Err(e) => panic!("publish: {e}"),
+                }
+            }
+        }
+        readers.iter().all(|&r| {
+            let others = senders.iter().filter(|&&w| w != r).count();
+            s.read_count(r, session) >= before[r] + others * count as usize
+        })
+    });
+    assert!(ok, "not everything arrived");
+    for &reader in readers {
+        let got = sim.received_by_sender(reader, session);
+        for &writer in senders.iter().filter(|&&w| w != reader) {
+            let numbers: Vec<u32> = got[&sim.endpoints[writer].name]
+                .iter()
+                .filter_map(|p| p.as_ref())
+                .filter(|p| p.len() == 4)
+                .map(|p| u32::from_be_bytes(p.as_slice().try_into().unwrap()))
+                .collect();
+            assert_eq!(
+                numbers,
+                (0..count).collect::<Vec<_>>(),
+                "{writer} -> {reader}"
+            );
+        }
+    }
+}
+
+fn p2p(suite: Suite, seed: u64) {
+    let mut sim = Sim::new(seed, NetConfig::hostile(0.05, 0.02));
+    let alice = app(&mut sim, "alice", 1, SECRET, suite);
+    let bob = app(&mut sim, "bob", 2, SECRET, suite);
+    let now = sim.now;
+    let (session, done) = sim.endpoints[alice]
+        .layer
+        .create_session(
+            now,
+            SessionConfig::point_to_point().with_mls(),
+            "org/ns/bob".parse().unwrap(),
+        )
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.completion(alice, done).is_some()
+    }));
+    assert_eq!(sim.completion(alice, done), Some(Ok(())));
+    sim.record();
+    exchange(&mut sim, session, &[alice, bob], &[alice, bob], 300);
+    // Payloads crossed the network as MLS ciphertext.
+    let trace = sim.trace.take().unwrap();
+    let data = trace.iter().find(|t| {
+        matches!(&t.message.message_type, Some(MessageType::Publish(p))
+            if p.session.is_some_and(|s| s.session_message_type == T::Msg as i32))
+    });
+    if let Some(MessageType::Publish(p)) = data.and_then(|t| t.message.message_type.as_ref()) {
+        let Some(slim_wire::proto::content::ContentType::AppPayload(app)) =
+            p.msg.as_ref().and_then(|m| m.content_type.as_ref())
+        else {
+            panic!("no payload")
+        };
+        assert!(
+            app.blob.len() > 4,
+            "a 4-byte payload became an MLS PrivateMessage"
+        );
+    }
+    assert_eq!(sim.endpoints[alice].layer.stats().verification_failed, 0);
+    assert_eq!(sim.endpoints[bob].layer.stats().verification_failed, 0);
+}
+
+#[test]
+fn point_to_point_with_p256_mls_under_loss() {
+    p2p(Suite::P256, 1);
+}
+
+#[test]
+fn point_to_point_with_the_post_quantum_suite() {
+    p2p(Suite::PostQuantum, 2);
+}
+
+#[test]
+fn point_to_point_with_curve25519() {
+    p2p(Suite::Curve25519, 3);
+}
+
+fn group(members: usize, seed: u64, net: NetConfig) -> (Sim, SessionId) {
+    let mut sim = Sim::new(seed, net);
+    app(&mut sim, "moderator", 10, SECRET, Suite::P256);
+    for i in 1..=members {
+        app(
+            &mut sim,
+            &format!("member{i}"),
+            10 + i as u128,
+            SECRET,
+            Suite::P256,
+        );
+    }
+    let now = sim.now;
+    let (session, _) = sim.endpoints[0]
+        .layer
+        .create_session(
+            now,
+            SessionConfig::group().with_mls(),
+            "org/ns/chan".parse().unwrap(),
+        )
+        .unwrap();
+    for i in 1..=members {
+        let now = sim.now;
+        let name: Name = format!("org/ns/member{i}").parse().unwrap();
+        let done = sim.endpoints[0].layer.invite(now, session, name).unwrap();
+        // The completion arrives only once the invitee joined the MLS group.
+        loop {
+            sim.flush();
+            if let Some(result) = sim.completion(0, done) {
+                assert_eq!(result, Ok(()), "invite {i}");
+                break;
+            }
+            assert!(sim.step(), "idle before invite {i} finished");
+        }
+        assert_eq!(
+            sim.endpoints[i].new_sessions.len(),
+            1,
+            "member {i} joined first"
+        );
+    }
+    (sim, session)
+}
+
+#[test]
+fn a_group_with_real_mls_delivers_under_loss() {
+    let (mut sim, session) = group(3, 4, NetConfig::hostile(0.10, 0.05));
+    exchange(&mut sim, session, &[0, 2], &[0, 1, 2, 3], 500);
+}
+
+#[test]
+fn a_removed_member_cannot_decrypt_later_messages_with_real_mls() {
+    let (mut sim, session) = group(3, 5, NetConfig::perfect());
+    let now = sim.now;
+    sim.endpoints[2]
+        .layer
+        .publish(now, session, Payload::new(&b"before"[..]))
+        .unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(texts(&sim, 3, session), vec!["before"]);
+    // Member 3 never hears from the moderator again, keeps its keys and subscriptions.
+    sim.cut_one_way(0, 3, true);
+    let now = sim.now;
+    let removed = sim.endpoints[3].name.clone();
+    let done = sim.endpoints[0]
+        .layer
+        .remove(now, session, removed)
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(120), |s| {
+        s.completion(0, done).is_some()
+    }));
+    assert_eq!(sim.completion(0, done), Some(Ok(())));
+    let failed_before = sim.endpoints[3].layer.stats().decrypt_failed;
+    let now = sim.now;
+    sim.endpoints[2]
+        .layer
+        .publish(now, session, Payload::new(&b"after"[..]))
+        .unwrap();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        texts(&sim, 3, session),
+        vec!["before"],
+        "the removed member read nothing new"
+    );
+    assert!(sim.endpoints[3].layer.stats().decrypt_failed > failed_before);
+    assert_eq!(texts(&sim, 1, session), vec!["before", "after"]);
+    assert_eq!(texts(&sim, 0, session), vec!["before", "after"]);
+}
+
+#[test]
+fn a_foreign_secret_cannot_join() {
+    let mut sim = Sim::new(6, NetConfig::perfect());
+    let alice = app(&mut sim, "alice", 1, SECRET, Suite::P256);
+    let mallory = app(
+        &mut sim,
+        "mallory",
+        3,
+        "another-secret-that-is-at-least-32-bytes",
+        Suite::P256,
+    );
+    let now = sim.now;
+    let (_, done) = sim.endpoints[mallory]
+        .layer
+        .create_session(
+            now,
+            SessionConfig::point_to_point().with_mls(),
+            "org/ns/alice".parse().unwrap(),
+        )
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.completion(mallory, done).is_some()
+    }));
+    assert!(sim.completion(mallory, done).unwrap().is_err());
+    assert!(sim.endpoints[alice].layer.stats().verification_failed > 0);
+    assert!(sim.endpoints[alice].new_sessions.is_empty());
+}
+
+#[test]
+fn soft_close_and_rejoin_with_real_mls() {
+    let (mut sim, session) = group(2, 7, NetConfig::perfect());
+    let now = sim.now;
+    let gone = sim.endpoints[2].layer.soft_close(now, session).unwrap();
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.completion(2, gone).is_some()));
+    // The group moves on to a new epoch without member 2 taking part.
+    app(&mut sim, "member3", 13, SECRET, Suite::P256);
+    let now = sim.now;
+    let invited = sim.endpoints[0]
+        .layer
+        .invite(now, session, "org/ns/member3".parse().unwrap())
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.completion(0, invited).is_some()
+    }));
+    let now = sim.now;
+    let back = sim.endpoints[2].layer.rejoin(now, session).unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.completion(2, back).is_some()));
+    assert_eq!(sim.completion(2, back), Some(Ok(())));
+    sim.run_for(Duration::from_secs(2));
+    let now = sim.now;
+    sim.endpoints[3]
+        .layer
+        .publish(now, session, Payload::new(&b"hello again"[..]))
+        .unwrap();
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(texts(&sim, 2, session), vec!["hello again"]);
+    assert_eq!(texts(&sim, 1, session), vec!["hello again"]);
+}
+
+#[test]
+fn closing_an_mls_group_ends_every_member() {
+    let (mut sim, session) = group(3, 8, NetConfig::hostile(0.05, 0.0));
+    let now = sim.now;
+    let done = sim.endpoints[0].layer.close(now, session).unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.completion(0, done).is_some()));
+    for i in 1..=3 {
+        assert!(sim.endpoints[i].events.iter().any(|e| matches!(
+            e,
+            Event::SessionClosed {
+                reason: CloseReason::ClosedByPeer,
+                ..
+            }
+        )));
+    }
+}
