@@ -181,6 +181,17 @@ fn moderator_close_ends_both_sides() {
     assert_eq!(closed(0, &sim), Some(CloseReason::Local));
     assert_eq!(closed(1, &sim), Some(CloseReason::ClosedByPeer));
     assert!(sim.endpoints[1].layer.session_info(session).is_none());
+    // A driver resolving `close()` on the completion must already know the session closed.
+    let position = |matches: &dyn Fn(&Event) -> bool| {
+        sim.endpoints[0].events.iter().position(matches).unwrap()
+    };
+    let announced =
+        position(&|e| matches!(e, Event::SessionClosed { session: s, .. } if *s == session));
+    let completed = position(&|e| matches!(e, Event::Completed { id, .. } if *id == done));
+    assert!(
+        announced < completed,
+        "close announced at {announced}, completed at {completed}"
+    );
 }
 
 #[test]

@@ -130,14 +130,16 @@ impl Session {
         self.apply(ctx, fx);
         self.unsubscribe_all(ctx);
         self.liveness.disable();
-        for id in self.on_close.drain(..) {
-            ctx.io.complete(id, Ok(()));
-        }
         self.deferred.clear();
+        // The close is announced before the closes waiting on it complete, so whoever
+        // resolves a `close()` on the completion already sees the session closed.
         ctx.io.events.push_back(Event::SessionClosed {
             session: self.id,
             reason: reason.clone(),
         });
+        for id in self.on_close.drain(..) {
+            ctx.io.complete(id, Ok(()));
+        }
         self.phase = Phase::Closed(reason);
     }
 
