@@ -93,7 +93,8 @@ pub struct Common {
     #[arg(long, short = 's', default_value = "64", value_parser = parse_size)]
     pub size: usize,
 
-    /// Messages (pubsub, fanout: published in total; rtt: round trips in total).
+    /// Messages (pubsub, fanout, session throughput/fanout: published in total; rtt, session
+    /// rtt: round trips in total).
     #[arg(
         long,
         short = 'n',
