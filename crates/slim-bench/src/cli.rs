@@ -28,6 +28,10 @@ pub enum Scenario {
     /// One publisher → N subscribers of one name; every subscriber gets every message (SLIM
     /// broadcast, fanout 256; NATS plain subscriptions).
     Fanout(FanoutArgs),
+    /// Sessions through `slim-client`'s `App`/`Session` API (SLIM only): round trips over a
+    /// point-to-point session, 1 → 1 throughput with every completion and the order checked,
+    /// or a group's fan-out 1 → N; reliable or fire-and-forget, MLS on or off.
+    Session(SessionArgs),
 }
 
 impl Scenario {
@@ -37,6 +41,7 @@ impl Scenario {
             Scenario::Pubsub(a) => &a.common,
             Scenario::Rtt(a) => &a.common,
             Scenario::Fanout(a) => &a.common,
+            Scenario::Session(a) => &a.common,
         }
     }
 }
@@ -88,7 +93,8 @@ pub struct Common {
     #[arg(long, short = 's', default_value = "64", value_parser = parse_size)]
     pub size: usize,
 
-    /// Messages (pubsub, fanout: published in total; rtt: round trips in total).
+    /// Messages (pubsub, fanout, session throughput/fanout: published in total; rtt, session
+    /// rtt: round trips in total).
     #[arg(
         long,
         short = 'n',
@@ -207,6 +213,70 @@ pub struct FanoutArgs {
     pub subscribers: u32,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// `session` options.
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    /// What to measure: `rtt` (request/echo over a point-to-point session, one request in
+    /// flight), `throughput` (1 → 1 point-to-point), `fanout` (one moderator publishing to a
+    /// group of `--members`).
+    #[arg(long, value_enum, default_value_t = SessionPattern::Rtt)]
+    pub pattern: SessionPattern,
+    /// Reliable (acknowledged, retransmitted, in order) or fire-and-forget. Default: reliable
+    /// for `rtt` and `throughput`, fire-and-forget for `fanout`.
+    #[arg(long, value_enum)]
+    pub delivery: Option<SessionDelivery>,
+    /// End-to-end encryption with MLS (ciphersuite 0x0002, P-256).
+    #[arg(long)]
+    pub mls: bool,
+    /// Group members receiving every message (`fanout`).
+    #[arg(long, default_value_t = 8)]
+    pub members: u32,
+    /// Messages a session keeps in flight before `publish` waits (the layer's window;
+    /// default: the client's default, 512).
+    #[arg(long)]
+    pub window: Option<u32>,
+    /// Shared secret the applications identify with (at least 32 bytes).
+    #[arg(long, default_value = "slim-bench-shared-secret-of-32-bytes!")]
+    pub secret: String,
+    /// How long a request may wait for its echo before it is counted as lost (`rtt`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// What the `session` scenario measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionPattern {
+    /// Request/echo round trips over a point-to-point session.
+    Rtt,
+    /// One publisher → one receiver over a point-to-point session.
+    Throughput,
+    /// One moderator → every member of a group session.
+    Fanout,
+}
+
+impl SessionPattern {
+    /// Lower-case name, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionPattern::Rtt => "rtt",
+            SessionPattern::Throughput => "throughput",
+            SessionPattern::Fanout => "fanout",
+        }
+    }
+}
+
+/// Delivery guarantee of the sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionDelivery {
+    /// Acknowledged and retransmitted; in order per sender; `publish` pushed back by the
+    /// window.
+    Reliable,
+    /// Sent once; no acknowledgement.
+    FireAndForget,
 }
 
 /// An amount of traffic: a number of messages or a span of time.

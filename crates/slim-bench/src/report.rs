@@ -11,7 +11,7 @@ use crate::node_memory::NodeMemory;
 /// Everything a run measured. Field names are the JSON keys the scripts read.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `pubsub`, `rtt` or `fanout`.
+    /// `pubsub`, `rtt`, `fanout` or `session`.
     pub scenario: &'static str,
     /// `slim` or `nats`.
     pub system: &'static str,
@@ -47,6 +47,8 @@ pub struct Report {
     pub publish_rate: f64,
     /// Round-trip latency (rtt only).
     pub latency_us: Option<Latency>,
+    /// What only the `session` scenario measures.
+    pub session: Option<SessionFigures>,
     /// The node's memory, when `--node-pid` was given.
     pub node_memory: Option<NodeMemory>,
     /// Load average at the start and end (the machine is shared; figures fluctuate with it).
@@ -55,6 +57,33 @@ pub struct Report {
     pub cpus: usize,
     /// Seconds since the Unix epoch at the end.
     pub unix_time: u64,
+}
+
+/// The `session` scenario's own figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionFigures {
+    /// `rtt`, `throughput` or `fanout`.
+    pub pattern: &'static str,
+    /// Reliable (acknowledged) or fire-and-forget.
+    pub reliable: bool,
+    /// End-to-end MLS on.
+    pub mls: bool,
+    /// Receiving members (1 for point-to-point).
+    pub members: u32,
+    /// Publish completions awaited that resolved `Ok` (reliable `throughput` only).
+    pub completions_ok: u64,
+    /// Publish completions that resolved with an error.
+    pub completions_failed: u64,
+    /// The first completion error, if any.
+    pub first_error: Option<String>,
+    /// Messages received out of the sender's order (reliable: any gap or repeat;
+    /// fire-and-forget: a repeat or a step back).
+    pub out_of_order: u64,
+    /// Losses the session layer reported in place of a message.
+    pub reported_lost: u64,
+    /// Milliseconds to connect the applications and establish the session (handshake, MLS
+    /// group, invitations).
+    pub setup_ms: f64,
 }
 
 /// Latency percentiles in microseconds.
@@ -166,6 +195,28 @@ impl Report {
                 "  round trip µs: p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  (mean {:.1}, n {})",
                 l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.count
             );
+        }
+        if let Some(f) = &self.session {
+            let _ = writeln!(
+                s,
+                "  session {}: {}, MLS {}, {} member(s), set up in {:.1} ms; completions {} ok / {} failed; {} out of order; {} reported lost",
+                f.pattern,
+                if f.reliable {
+                    "reliable"
+                } else {
+                    "fire-and-forget"
+                },
+                if f.mls { "on" } else { "off" },
+                f.members,
+                f.setup_ms,
+                f.completions_ok,
+                f.completions_failed,
+                f.out_of_order,
+                f.reported_lost
+            );
+            if let Some(error) = &f.first_error {
+                let _ = writeln!(s, "  first completion error: {error}");
+            }
         }
         if let Some(m) = &self.node_memory {
             let _ = writeln!(

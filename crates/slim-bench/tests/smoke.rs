@@ -1,4 +1,4 @@
-//! CI smoke of `slim-bench`: each scenario against a freshly started node for about a second,
+//! CI smoke of `slim-bench`: each scenario (and each pattern of `session`) against a freshly started node for about a second,
 //! checking that messages were delivered and that the last line is a valid JSON report. No
 //! figure is checked: timing on a shared CI machine means nothing.
 
@@ -72,13 +72,16 @@ async fn every_scenario_delivers_and_reports_json() {
                 "--extra-subscriptions",
                 "100",
             ]),
+            with(&["session", "--pattern", "rtt", "--mls"]),
+            with(&["session", "--pattern", "throughput"]),
+            with(&["session", "--pattern", "fanout", "--members", "3"]),
         ]
     })
     .await
     .expect("runs finish");
 
-    let [pubsub, rtt, fanout] = &runs[..] else {
-        panic!("three reports")
+    let [pubsub, rtt, fanout, session_rtt, throughput, group] = &runs[..] else {
+        panic!("six reports")
     };
     assert_eq!(pubsub["scenario"], "pubsub");
     assert_eq!(pubsub["label"], "smoke");
@@ -97,6 +100,37 @@ async fn every_scenario_delivers_and_reports_json() {
         fanout["node_memory"]["loaded_kib"].as_u64().is_some(),
         "{fanout}"
     );
+
+    assert_eq!(session_rtt["scenario"], "session");
+    assert_eq!(session_rtt["session"]["pattern"], "rtt");
+    assert_eq!(session_rtt["session"]["mls"], true);
+    assert!(delivered(session_rtt) > 0, "{session_rtt}");
+    assert!(
+        session_rtt["latency_us"]["p50"].as_f64().is_some(),
+        "{session_rtt}"
+    );
+
+    // Reliable 1 → 1: everything delivered, in order, every completion Ok (warm-up included).
+    assert_eq!(throughput["session"]["reliable"], true, "{throughput}");
+    assert!(delivered(throughput) > 0, "{throughput}");
+    assert_eq!(throughput["lost"], 0, "{throughput}");
+    assert_eq!(throughput["session"]["out_of_order"], 0, "{throughput}");
+    assert_eq!(
+        throughput["session"]["completions_failed"], 0,
+        "{throughput}"
+    );
+    assert!(
+        throughput["session"]["completions_ok"].as_u64().unwrap()
+            >= throughput["sent"].as_u64().unwrap(),
+        "{throughput}"
+    );
+
+    // Group fan-out, fire-and-forget: every member receives, nothing out of order.
+    assert_eq!(group["subscribers"], 3, "{group}");
+    assert_eq!(group["session"]["reliable"], false, "{group}");
+    assert_eq!(group["expected"], group["sent"].as_u64().unwrap() * 3);
+    assert!(delivered(group) > 0, "{group}");
+    assert_eq!(group["session"]["out_of_order"], 0, "{group}");
 
     node.shutdown(Duration::from_secs(2)).await;
 }
