@@ -16,7 +16,7 @@
 # Usage (from anywhere):  crates/slim-app/tests/interop.sh
 # Needs: SLIM_INTEROP_PYTHON = an interpreter with slim-bindings==3.3.8 (default
 # .venv-interop/bin/python), python3 for the runner, and the debug binaries `slim` and
-# `slim-app` (built here with `cargo build -p slim-node -p slim-app`).
+# `slim-app` (built here with the workspace build scripts/test.sh does).
 # Exit code 0 only if every run passed; each failing run prints its reason and log folder.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -27,7 +27,9 @@ if [ ! -x "$SLIM_INTEROP_PYTHON" ]; then
   exit 2
 fi
 
-cargo build --locked -p slim-node --bin slim -p slim-app --bin slim-app
+# The same build as scripts/test.sh (a no-op after it): building only these two packages
+# would unify features differently and rebuild most dependencies.
+cargo build --locked --workspace --all-targets
 target_dir="$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 app="$target_dir/debug/slim-app"
