@@ -1,10 +1,78 @@
 //! The SLIM client library for Rust applications.
 //!
-//! For now it holds [`dataplane`]: a minimal async client of a SLIM node (connect with link
-//! negotiation and header MACs, subscribe, unsubscribe, publish, receive), enough for tools,
-//! tests and load generators. The session layer (point-to-point and group sessions, MLS,
-//! reliability) will sit on top of it in this crate.
+//! An [`App`] is an application connected to a SLIM node under a name
+//! (`org/namespace/service` plus an instance id derived from its identity). It creates
+//! point-to-point and group [`Session`]s as their moderator, accepts sessions it is invited
+//! to, and in a session publishes (with flow control: `publish` waits while the peers are
+//! behind), receives (as a [`futures_core::Stream`] or with `recv`), invites and removes
+//! members and closes. Sessions can be reliable (acknowledged, retransmitted, in order per
+//! sender) and end-to-end encrypted with MLS; they interoperate with upstream SLIM
+//! applications (`slim-bindings`).
+//!
+//! ```no_run
+//! use slim_client::{App, SessionConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = "a shared secret of at least 32 bytes!";
+//! // The responder: accept a session and echo what arrives.
+//! let bob = App::builder("org/ns/bob".parse()?).shared_secret(secret).connect().await?;
+//! tokio::spawn(async move {
+//!     while let Ok(session) = bob.accept().await {
+//!         while let Some(Ok(message)) = session.recv().await {
+//!             let _ = session.publish(message.payload).await;
+//!         }
+//!     }
+//! });
+//! // The initiator: a reliable, MLS-encrypted point-to-point session.
+//! let alice = App::builder("org/ns/alice".parse()?).shared_secret(secret).connect().await?;
+//! let session = alice
+//!     .create_session(SessionConfig::point_to_point().with_mls(), "org/ns/bob".parse()?)
+//!     .await?;
+//! session.publish("ping").await?.await?;
+//! let echo = session.recv().await.ok_or("closed")??;
+//! assert_eq!(echo.payload, "ping");
+//! session.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # How it works
+//!
+//! Each `App` has one driver task that owns the sans-IO session layer (`slim-session`) and
+//! the connection to the node ([`dataplane`]); `App` and `Session` are cheap-clone handles
+//! that send it commands (the async-nats pattern). The driver reconnects to its node and
+//! restores its subscriptions by itself; sessions ride out a short outage on their
+//! retransmissions.
+//!
+//! Defaults suit agents backed by language models: receiving and accepting wait as long as
+//! it takes, sessions end only when a peer process is gone (missed heartbeats), and every
+//! timeout is configurable in [`AppConfig`].
+//!
+//! # Layout
+//!
+//! - `app.rs`: [`App`], [`AppBuilder`].
+//! - `session.rs`: [`Session`], [`Completion`], [`Messages`].
+//! - `config.rs`: [`AppConfig`], [`AppIdentity`].
+//! - `error.rs`: [`ConnectError`], [`SessionError`].
+//! - `driver/`: the driver task (loop, commands, events, per-session state, subscriptions).
+//! - [`dataplane`]: the data-plane client (link, subscriptions, reconnection), usable alone.
 
 #![forbid(unsafe_code)]
 
+mod app;
+mod config;
 pub mod dataplane;
+mod driver;
+mod error;
+mod session;
+
+pub use app::{App, AppBuilder};
+pub use config::{AppConfig, AppIdentity};
+pub use error::{ConnectError, SessionError};
+pub use session::{Completion, Message, Messages, Session};
+
+pub use slim_session::{
+    CloseReason, CompletionError, LayerConfig, MemberStatus, MessageContext, MessageError,
+    MlsSettings, ParticipantInfo, Payload, Retries, Role, SessionConfig, SessionId, SessionInfo,
+    SessionKind,
+};
+pub use slim_wire::{InstanceId, Name};

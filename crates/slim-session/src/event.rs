@@ -135,7 +135,8 @@ pub enum Event {
         /// What changed.
         change: ParticipantChange,
     },
-    /// The session is gone; its id is no longer valid.
+    /// The session is gone; its id is no longer valid for commands. Messages it received
+    /// before closing can still be taken with [`crate::SessionLayer::recv`] (until `None`).
     SessionClosed {
         /// The session.
         session: SessionId,

@@ -39,6 +39,9 @@ pub struct Stats {
     pub unreliable_dropped: u64,
     /// Data messages retransmitted (sender side) or requested again (receiver side).
     pub retransmissions: u64,
+    /// Unread messages of closed sessions dropped because too many closed sessions held
+    /// some (the driver neither read nor discarded them).
+    pub leftovers_discarded: u64,
 }
 
 /// The layer's output queues and id counters.

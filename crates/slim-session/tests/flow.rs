@@ -324,3 +324,69 @@ fn a_full_transmit_queue_pushes_back_even_without_acks() {
             == limit + 1)
     );
 }
+
+#[test]
+fn messages_received_before_the_peer_closed_stay_readable_after_the_close() {
+    // Upstream hands an application every message that arrived before a session closed;
+    // the close must not discard what a slow reader has not taken yet.
+    let (mut sim, session) = pair(NetConfig::perfect(), SessionConfig::point_to_point(), 4);
+    sim.endpoints[1].reader = Reader::Stalled;
+    let mut publisher = Publisher::new(100);
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        publisher.tick(s, session, 0, &[1]);
+        publisher.next == publisher.count
+            && publisher
+                .completions
+                .iter()
+                .all(|c| s.completion(0, *c) == Some(Ok(())))
+    }));
+    assert_eq!(
+        sim.read_count(1, session),
+        0,
+        "bob has not read anything yet"
+    );
+    let now = sim.now;
+    sim.endpoints[0].layer.close(now, session).unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.endpoints[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SessionClosed { .. }))
+    }));
+    assert!(sim.endpoints[1].layer.session_info(session).is_none());
+
+    sim.endpoints[1].reader = Reader::Eager;
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(in_order(&sim, 1, 0, session), (0..100).collect::<Vec<_>>());
+    // Once read, nothing of the session is left.
+    let now = sim.now;
+    assert!(sim.endpoints[1].layer.recv(now, session).is_none());
+}
+
+#[test]
+fn leftovers_of_a_closed_session_can_be_discarded() {
+    let (mut sim, session) = pair(NetConfig::perfect(), SessionConfig::point_to_point(), 5);
+    sim.endpoints[1].reader = Reader::Stalled;
+    let mut publisher = Publisher::new(10);
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        publisher.tick(s, session, 0, &[1]);
+        publisher.next == publisher.count
+            && publisher
+                .completions
+                .iter()
+                .all(|c| s.completion(0, *c) == Some(Ok(())))
+    }));
+    let now = sim.now;
+    sim.endpoints[0].layer.close(now, session).unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.endpoints[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SessionClosed { .. }))
+    }));
+    assert_eq!(sim.endpoints[1].layer.readable(session), 10);
+    sim.endpoints[1].layer.discard(session);
+    assert_eq!(sim.endpoints[1].layer.readable(session), 0);
+    let now = sim.now;
+    assert!(sim.endpoints[1].layer.recv(now, session).is_none());
+}

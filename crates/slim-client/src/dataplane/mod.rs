@@ -119,6 +119,11 @@ impl DataPlaneClient {
         ))
     }
 
+    /// How long `subscribe` and `unsubscribe` wait for the node's acknowledgement.
+    pub fn ack_timeout(&self) -> Duration {
+        self.shared.ack_timeout
+    }
+
     /// True while a link to the node is up.
     pub fn is_connected(&self) -> bool {
         self.shared.sender().is_some()

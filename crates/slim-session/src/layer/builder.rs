@@ -21,6 +21,9 @@ use crate::security::{Identity, MlsProvider, ReplayGuard};
 ///     .with_type("application/json")
 ///     .with_metadata("trace", "abc");
 /// assert_eq!(payload.payload_type.as_deref(), Some("application/json"));
+/// // Plain bytes and strings convert directly.
+/// let simple: Payload = "hello".into();
+/// assert_eq!(simple.blob, &b"hello"[..]);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Payload {
@@ -51,6 +54,36 @@ impl Payload {
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
+    }
+}
+
+impl From<Bytes> for Payload {
+    fn from(blob: Bytes) -> Self {
+        Payload::new(blob)
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(blob: Vec<u8>) -> Self {
+        Payload::new(blob)
+    }
+}
+
+impl From<&'static [u8]> for Payload {
+    fn from(blob: &'static [u8]) -> Self {
+        Payload::new(blob)
+    }
+}
+
+impl From<String> for Payload {
+    fn from(text: String) -> Self {
+        Payload::new(text)
+    }
+}
+
+impl From<&'static str> for Payload {
+    fn from(text: &'static str) -> Self {
+        Payload::new(text)
     }
 }
 
@@ -122,6 +155,7 @@ impl SessionLayerBuilder {
             io: Io::new(),
             closed: VecDeque::new(),
             closed_set: HashSet::new(),
+            leftovers: VecDeque::new(),
             transmit_blocked: HashSet::new(),
         })
     }

@@ -98,6 +98,9 @@ pub struct SessionLayer {
     replay: ReplayGuard,
     closed: VecDeque<u32>,
     closed_set: HashSet<u32>,
+    /// What closed sessions had received and the application had not read yet, oldest
+    /// first; read with `recv` until empty, or dropped with `discard`.
+    leftovers: VecDeque<(SessionId, VecDeque<Delivery>)>,
     transmit_blocked: HashSet<SessionId>,
 }
 
@@ -190,6 +193,7 @@ impl SessionLayer {
     /// Inserts a new session and refreshes the layer's view of it.
     fn insert(&mut self, session: Session) {
         let id = session.id();
+        self.discard(id);
         self.sessions.insert(id, session);
         self.refresh(id);
     }
@@ -203,7 +207,12 @@ impl SessionLayer {
             return;
         };
         if session.is_closed() {
-            self.sessions.remove(&id);
+            if let Some(mut session) = self.sessions.remove(&id) {
+                let inbox = session.take_inbox();
+                if !inbox.is_empty() {
+                    self.keep_leftovers(id, inbox);
+                }
+            }
             self.subscriptions.retain(|_, s| *s != id);
             self.transmit_blocked.remove(&id);
             if self.closed_set.insert(id.0) {
@@ -223,6 +232,16 @@ impl SessionLayer {
             self.deadlines.insert((deadline, id));
             self.deadline_of.insert(id, deadline);
         }
+    }
+
+    fn keep_leftovers(&mut self, id: SessionId, inbox: VecDeque<Delivery>) {
+        if self.leftovers.len() >= RECENTLY_CLOSED
+            && let Some((old, dropped)) = self.leftovers.pop_front()
+        {
+            self.io.stats.leftovers_discarded += dropped.len() as u64;
+            debug!(session = %old, count = dropped.len(), "unread messages of a closed session dropped");
+        }
+        self.leftovers.push_back((id, inbox));
     }
 
     fn new_session_id(&mut self) -> SessionId {
@@ -469,9 +488,29 @@ impl SessionLayer {
     }
 
     /// Takes the next received message (or the loss reported in its place) of a session.
+    ///
+    /// After [`Event::SessionClosed`], what the session had received before it closed stays
+    /// readable here (until `None`, or [`Self::discard`]), as upstream hands every message
+    /// that arrived before a close to the application.
     pub fn recv(&mut self, now: Instant, session: SessionId) -> Option<Delivery> {
-        self.with_session(now, session, |s, ctx| s.recv(ctx))
-            .flatten()
+        if self.sessions.contains_key(&session) {
+            return self
+                .with_session(now, session, |s, ctx| s.recv(ctx))
+                .flatten();
+        }
+        let position = self.leftovers.iter().position(|(id, _)| *id == session)?;
+        let (_, inbox) = self.leftovers.get_mut(position)?;
+        let delivery = inbox.pop_front();
+        if inbox.is_empty() {
+            self.leftovers.remove(position);
+        }
+        delivery
+    }
+
+    /// Drops the unread messages of a closed session (for a driver whose application no
+    /// longer reads it).
+    pub fn discard(&mut self, session: SessionId) {
+        self.leftovers.retain(|(id, _)| *id != session);
     }
 
     // ----- introspection -------------------------------------------------------------------
@@ -497,9 +536,16 @@ impl SessionLayer {
         self.sessions.get(&session).map_or(0, Session::outstanding)
     }
 
-    /// Messages waiting in a session's inbox.
+    /// Messages waiting in a session's inbox (also after it closed, until read).
     pub fn readable(&self, session: SessionId) -> usize {
-        self.sessions.get(&session).map_or(0, Session::readable)
+        match self.sessions.get(&session) {
+            Some(s) => s.readable(),
+            None => self
+                .leftovers
+                .iter()
+                .find(|(id, _)| *id == session)
+                .map_or(0, |(_, inbox)| inbox.len()),
+        }
     }
 
     // ----- outputs -------------------------------------------------------------------------

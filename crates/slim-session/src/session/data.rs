@@ -10,6 +10,8 @@
 //! slows its sender down instead of growing without bound or losing data. Memory per session
 //! is bounded by `receive_buffer` + the reorder range (2 × window) + the deferred window.
 
+use std::collections::VecDeque;
+
 use rand::Rng;
 use slim_wire::proto::SessionMessageType as T;
 use slim_wire::{Name, proto};
@@ -233,6 +235,12 @@ impl Session {
             self.on_data(ctx, message);
         }
         Some(delivery)
+    }
+
+    /// Hands over the inbox of a closed session (what arrived before the close stays
+    /// readable).
+    pub fn take_inbox(&mut self) -> VecDeque<Delivery> {
+        std::mem::take(&mut self.inbox)
     }
 
     /// Messages waiting in the inbox.

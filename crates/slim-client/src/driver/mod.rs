@@ -1,0 +1,348 @@
+//! The driver: one tokio task per application that owns its [`SessionLayer`] and its
+//! data-plane connection, and serves the application's handles.
+//!
+//! This is the thin async shell around the sans-IO session layer (quinn's split): the loop
+//! waits for whichever comes first — frames from the node, a command from a handle, the
+//! node's answer to a subscription, the layer's next timer, room on the link — feeds it to
+//! the layer, then drains the layer's outputs: messages onto the link, events to the handles
+//! they concern.
+//!
+//! The driver never blocks on the link while it has input to read: when the link's queue is
+//! full it keeps one frame aside, stops draining the layer (whose bounded transmit queue then
+//! pushes back on `publish`) and goes on reading, so two applications flooding each other
+//! through a node cannot deadlock. While the link is down (the data-plane client redials and
+//! restores subscriptions by itself), outgoing messages are dropped like on a lossy network;
+//! the layer's retransmissions repair sessions once the node is back.
+//!
+//! Layout: this file the task and its loop; `command.rs` what handles ask and how it is
+//! served; `events.rs` what the layer reports and where it goes; `sessions.rs` the
+//! per-session state (delivery channel, parked publishes); `subscriptions.rs` channel
+//! subscriptions.
+
+mod command;
+mod events;
+mod sessions;
+mod subscriptions;
+
+pub(crate) use command::{Command, SessionOp};
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::time::Instant;
+
+use slim_session::{CompletionId, SessionLayer};
+use slim_wire::Frame;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::AppConfig;
+use crate::dataplane::{DataPlaneClient, Inbox, SendError};
+use crate::error::SessionError;
+use crate::session::{Session, SessionParts};
+use sessions::Entry;
+use subscriptions::{SubResult, Subscriptions};
+
+/// Frames taken from the inbox per wake-up.
+const FRAME_BATCH: usize = 256;
+/// Commands taken per wake-up.
+const COMMAND_BATCH: usize = 256;
+
+/// What a completion id resolves.
+enum Waiter {
+    /// A publish's completion.
+    Publish(oneshot::Sender<Result<(), SessionError>>),
+    /// An invite, remove, close, soft close or rejoin.
+    Op(oneshot::Sender<Result<(), SessionError>>),
+    /// A session being created: the handle is made when the handshake finished.
+    Create {
+        parts: Box<SessionParts>,
+        reply: oneshot::Sender<Result<Session, SessionError>>,
+    },
+}
+
+/// Why the loop woke up.
+enum Wake {
+    Frames,
+    InboxClosed,
+    Commands,
+    CommandsClosed,
+    Subscription(SubResult),
+    Timer,
+    Sent(Result<(), SendError>),
+}
+
+/// The application's driver task state.
+pub(crate) struct Driver {
+    layer: SessionLayer,
+    client: DataPlaneClient,
+    inbox: Inbox,
+    config: AppConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// To give handles made by the driver their command channel, without keeping it open.
+    handle_commands: mpsc::WeakUnboundedSender<Command>,
+    commands_open: bool,
+    sub_results: mpsc::UnboundedReceiver<SubResult>,
+    subscriptions: Subscriptions,
+    sessions: HashMap<slim_session::SessionId, Entry>,
+    waiters: HashMap<CompletionId, Waiter>,
+    /// Participant sessions announced and not yet accepted.
+    accept_ready: VecDeque<SessionParts>,
+    /// `accept` calls waiting for a session.
+    accept_waiting: VecDeque<oneshot::Sender<Result<Session, SessionError>>>,
+    /// A frame the link had no room for; nothing more is taken from the layer until it left.
+    blocked: Option<Frame>,
+    frames: Vec<Frame>,
+    batch: Vec<Command>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    timer_at: Option<Instant>,
+    /// Set once the application is closing: the time by which the driver stops anyway, and
+    /// who waits for it.
+    shutdown: Option<(Instant, Vec<oneshot::Sender<()>>)>,
+    /// Outgoing messages dropped because the link was down.
+    dropped_offline: u64,
+}
+
+/// Starts the driver task; returns the command channel the handles use.
+pub(crate) fn spawn(
+    layer: SessionLayer,
+    client: DataPlaneClient,
+    inbox: Inbox,
+    config: AppConfig,
+) -> mpsc::UnboundedSender<Command> {
+    let (commands_tx, commands) = mpsc::unbounded_channel();
+    let (worker_tx, worker_rx) = mpsc::unbounded_channel();
+    let (results_tx, sub_results) = mpsc::unbounded_channel();
+    tokio::spawn(subscriptions::worker(client.clone(), worker_rx, results_tx));
+    let driver = Driver {
+        layer,
+        client,
+        inbox,
+        config,
+        commands,
+        handle_commands: commands_tx.downgrade(),
+        commands_open: true,
+        sub_results,
+        subscriptions: Subscriptions::new(worker_tx),
+        sessions: HashMap::new(),
+        waiters: HashMap::new(),
+        accept_ready: VecDeque::new(),
+        accept_waiting: VecDeque::new(),
+        blocked: None,
+        frames: Vec::with_capacity(FRAME_BATCH),
+        batch: Vec::with_capacity(COMMAND_BATCH),
+        timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+        timer_at: None,
+        shutdown: None,
+        dropped_offline: 0,
+    };
+    tokio::spawn(driver.run());
+    commands_tx
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            let wake = self.wait().await;
+            let now = Instant::now();
+            match wake {
+                Wake::Frames => self.on_frames(now),
+                Wake::InboxClosed => {
+                    tracing::warn!(name = %self.layer.name(), "connection to the node lost for good");
+                    break;
+                }
+                Wake::Commands => {
+                    let mut batch = std::mem::take(&mut self.batch);
+                    for command in batch.drain(..) {
+                        self.on_command(now, command);
+                    }
+                    self.batch = batch;
+                }
+                Wake::CommandsClosed => {
+                    self.commands_open = false;
+                    self.begin_shutdown(now, None);
+                }
+                Wake::Subscription(answer) => {
+                    self.subscriptions.on_result(&mut self.layer, now, answer)
+                }
+                Wake::Timer => {
+                    self.timer_at = None;
+                    self.layer.handle_timeout(now);
+                }
+                Wake::Sent(result) => {
+                    if let Err(SendError::Disconnected) = result {
+                        self.dropped_offline += 1;
+                    }
+                    self.blocked = None;
+                }
+            }
+            self.pump(now);
+            if self.finished(Instant::now()) {
+                break;
+            }
+            self.arm_timer();
+        }
+        self.stop();
+    }
+
+    /// Waits for the next thing to do.
+    async fn wait(&mut self) -> Wake {
+        let Driver {
+            client,
+            inbox,
+            commands,
+            commands_open,
+            sub_results,
+            blocked,
+            frames,
+            batch,
+            timer,
+            timer_at,
+            ..
+        } = self;
+        let armed = timer_at.is_some();
+        tokio::select! {
+            result = send_blocked(client, blocked.as_ref()), if blocked.is_some() => {
+                Wake::Sent(result)
+            }
+            count = inbox.recv_many(frames, FRAME_BATCH) => {
+                if count == 0 { Wake::InboxClosed } else { Wake::Frames }
+            }
+            count = commands.recv_many(batch, COMMAND_BATCH), if *commands_open => {
+                if count == 0 { Wake::CommandsClosed } else { Wake::Commands }
+            }
+            Some(answer) = sub_results.recv() => Wake::Subscription(answer),
+            () = timer.as_mut(), if armed => Wake::Timer,
+        }
+    }
+
+    fn on_frames(&mut self, now: Instant) {
+        for frame in self.frames.drain(..) {
+            match frame.decode() {
+                Ok(message) => self.layer.handle_message(now, message),
+                Err(error) => tracing::debug!(%error, "undecodable frame dropped"),
+            }
+        }
+    }
+
+    /// Drains the layer's outputs until it has nothing more to say.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            self.transmit();
+            let mut any = false;
+            while let Some(event) = self.layer.poll_event() {
+                any = true;
+                self.on_event(now, event);
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// Moves the layer's messages onto the link until it is full.
+    fn transmit(&mut self) {
+        if self.blocked.is_some() {
+            return;
+        }
+        while let Some(message) = self.layer.poll_transmit() {
+            let frame = match Frame::from_message(&message) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::warn!(%error, "session layer produced an invalid message; dropped");
+                    continue;
+                }
+            };
+            match self.client.try_send_frame(frame.clone()) {
+                Ok(()) => {}
+                Err(SendError::Full) => {
+                    self.blocked = Some(frame);
+                    return;
+                }
+                Err(SendError::Disconnected) => self.dropped_offline += 1,
+                Err(SendError::Invalid(error)) => tracing::warn!(%error, "frame not sent"),
+            }
+        }
+    }
+
+    fn arm_timer(&mut self) {
+        let mut next = self.layer.poll_timeout();
+        if let Some((deadline, _)) = &self.shutdown {
+            next = Some(next.map_or(*deadline, |t| t.min(*deadline)));
+        }
+        if next != self.timer_at {
+            if let Some(at) = next {
+                self.timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(at));
+            }
+            self.timer_at = next;
+        }
+    }
+
+    /// Starts closing every session; the driver ends when they are gone or the shutdown
+    /// timeout passed.
+    fn begin_shutdown(&mut self, now: Instant, reply: Option<oneshot::Sender<()>>) {
+        match &mut self.shutdown {
+            Some((_, replies)) => replies.extend(reply),
+            None => {
+                let ids: Vec<_> = self.layer.sessions().collect();
+                for id in ids {
+                    let _ = self.layer.close(now, id);
+                }
+                for waiter in self.accept_waiting.drain(..) {
+                    let _ = waiter.send(Err(SessionError::AppClosed));
+                }
+                let deadline = now + self.config.shutdown_timeout;
+                self.shutdown = Some((deadline, reply.into_iter().collect()));
+            }
+        }
+    }
+
+    fn finished(&self, now: Instant) -> bool {
+        let Some((deadline, _)) = &self.shutdown else {
+            return false;
+        };
+        let idle = self.layer.sessions().next().is_none() && self.blocked.is_none();
+        idle || now >= *deadline
+    }
+
+    /// Ends the driver: fail what still waits, close every handle, close the link.
+    fn stop(mut self) {
+        for (_, entry) in self.sessions.drain() {
+            entry.fail(slim_session::CloseReason::Failed(
+                "the application is closed".into(),
+            ));
+        }
+        for parts in self.accept_ready.drain(..) {
+            parts.shared.set_closed(slim_session::CloseReason::Failed(
+                "the application is closed".into(),
+            ));
+        }
+        if self.dropped_offline > 0 {
+            tracing::debug!(
+                dropped = self.dropped_offline,
+                "messages dropped while disconnected"
+            );
+        }
+        self.client.close();
+        if let Some((_, replies)) = self.shutdown.take() {
+            for reply in replies {
+                let _ = reply.send(());
+            }
+        }
+        // Waiters, parked accepts and the layer are dropped here: every pending completion
+        // resolves with `AppClosed`.
+    }
+
+    /// A command sender for a handle made by the driver (`None` once every handle is gone).
+    fn handle_sender(&self) -> Option<mpsc::UnboundedSender<Command>> {
+        self.handle_commands.upgrade()
+    }
+}
+
+/// Waits for room on the link for the frame kept aside (never completes without one).
+async fn send_blocked(client: &DataPlaneClient, frame: Option<&Frame>) -> Result<(), SendError> {
+    match frame {
+        Some(frame) => client.send_frame(frame.clone()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,206 @@
+//! The driver's per-session state: the channel that carries received messages to the
+//! session's handles, publishes parked until the layer has room, and the end of a session.
+//!
+//! Receiving is pull-based end to end. The layer says `Readable`; the driver moves messages
+//! into the handle's bounded channel until it is full, then marks the session starved; the
+//! handle asks for a refill once it has read half of it. Messages the driver did not move
+//! stay in the layer, which stops acknowledging new ones once its own buffer is full: a slow
+//! reader slows its sender down, nothing is dropped and nothing grows without bound.
+//!
+//! A closed session keeps its entry until every message received before the close was
+//! handed over (or the handle is gone), then the entry and its channel sender go, which ends
+//! the handle's stream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use slim_session::{CloseReason, Delivery, PublishError, SessionId, SessionInfo};
+use tokio::sync::mpsc;
+
+use super::{Driver, Waiter};
+use crate::error::SessionError;
+use crate::session::{PendingPublish, SessionParts, SessionShared};
+
+/// What the driver keeps per session.
+pub(crate) struct Entry {
+    tx: mpsc::Sender<Delivery>,
+    shared: Arc<SessionShared>,
+    /// Publishes the layer refused with `WouldBlock`, in order; retried on `Writable`.
+    parked: VecDeque<PendingPublish>,
+    /// The layer closed the session; the entry lives until its messages are handed over.
+    closed: bool,
+}
+
+impl Entry {
+    /// Marks the session closed for its handles and fails its parked publishes.
+    pub(super) fn fail(mut self, reason: CloseReason) {
+        self.close(reason);
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        self.closed = true;
+        self.shared.set_closed(reason.clone());
+        for publish in self.parked.drain(..) {
+            if let Some(done) = publish.done {
+                let _ = done.send(Err(SessionError::Closed(Some(reason.clone()))));
+            }
+        }
+    }
+}
+
+impl Driver {
+    /// Creates the entry of a new session and the parts its handle is made of.
+    pub(super) fn open_entry(&mut self, info: SessionInfo) -> SessionParts {
+        let buffer = self.config.session_buffer.max(1);
+        let (tx, rx) = mpsc::channel(buffer);
+        let shared = Arc::new(SessionShared::new(self.config.publish_queue, buffer));
+        self.sessions.insert(
+            info.id,
+            Entry {
+                tx,
+                shared: shared.clone(),
+                parked: VecDeque::new(),
+                closed: false,
+            },
+        );
+        SessionParts { info, rx, shared }
+    }
+
+    /// Why a session closed, if the driver still knows it.
+    pub(super) fn close_reason(&self, session: SessionId) -> Option<CloseReason> {
+        self.sessions
+            .get(&session)
+            .and_then(|entry| entry.shared.close_reason())
+    }
+
+    /// Moves received messages from the layer into the session's channel while it has room.
+    pub(super) fn fill(&mut self, now: Instant, session: SessionId) {
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        loop {
+            if entry.tx.is_closed() {
+                // Nobody reads any more: discard what the layer holds.
+                while self.layer.recv(now, session).is_some() {}
+                break;
+            }
+            let mut exhausted = false;
+            while entry.tx.capacity() > 0 {
+                match self.layer.recv(now, session) {
+                    Some(delivery) => {
+                        let _ = entry.tx.try_send(delivery);
+                    }
+                    None => {
+                        exhausted = true;
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+            // Full: the handle asks for more once it has read enough. If it read everything
+            // between our last look and setting the flag, it will not ask: refill here.
+            entry.shared.starved.store(true, Ordering::SeqCst);
+            if entry.tx.capacity() == 0 || !entry.shared.starved.swap(false, Ordering::SeqCst) {
+                return;
+            }
+        }
+        if entry.closed {
+            self.sessions.remove(&session);
+        }
+    }
+
+    /// A publish from a handle: to the layer now, or parked behind earlier ones.
+    pub(super) fn publish(&mut self, now: Instant, session: SessionId, publish: PendingPublish) {
+        let Some(entry) = self.sessions.get_mut(&session) else {
+            fail_publish(publish, SessionError::Closed(None));
+            return;
+        };
+        if entry.closed {
+            let reason = entry.shared.close_reason();
+            fail_publish(publish, SessionError::Closed(reason));
+            return;
+        }
+        if !entry.parked.is_empty() {
+            entry.parked.push_back(publish);
+            return;
+        }
+        if let Some(refused) = self.offer(now, session, publish)
+            && let Some(entry) = self.sessions.get_mut(&session)
+        {
+            entry.parked.push_back(refused);
+        }
+    }
+
+    /// The layer can accept publishes again: retry the parked ones in order.
+    pub(super) fn writable(&mut self, now: Instant, session: SessionId) {
+        while let Some(publish) = self
+            .sessions
+            .get_mut(&session)
+            .and_then(|entry| entry.parked.pop_front())
+        {
+            if let Some(refused) = self.offer(now, session, publish) {
+                if let Some(entry) = self.sessions.get_mut(&session) {
+                    entry.parked.push_front(refused);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Gives one publish to the layer; hands it back when the layer has no room.
+    fn offer(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        publish: PendingPublish,
+    ) -> Option<PendingPublish> {
+        let payload = publish.payload.clone();
+        let result = match &publish.to {
+            Some(to) => self.layer.publish_to(now, session, to, payload),
+            None => self.layer.publish(now, session, payload),
+        };
+        match result {
+            Ok(completion) => {
+                if let Some(done) = publish.done {
+                    self.waiters.insert(completion, Waiter::Publish(done));
+                }
+                None
+            }
+            Err(PublishError::WouldBlock) => Some(publish),
+            Err(error) => {
+                fail_publish(publish, error.into());
+                None
+            }
+        }
+    }
+
+    /// The layer closed a session.
+    pub(super) fn session_closed(&mut self, now: Instant, session: SessionId, reason: CloseReason) {
+        if let Some(entry) = self.sessions.get_mut(&session) {
+            entry.close(reason);
+        }
+        // Hands over what arrived before the close; removes the entry once all is read.
+        self.fill(now, session);
+    }
+
+    /// The last handle of a session is gone: close it (gracefully) and forget its messages.
+    pub(super) fn handle_dropped(&mut self, now: Instant, session: SessionId) {
+        let Some(entry) = self.sessions.get(&session) else {
+            return;
+        };
+        if !entry.closed {
+            let _ = self.layer.close(now, session);
+        }
+        self.fill(now, session);
+    }
+}
+
+fn fail_publish(publish: PendingPublish, error: SessionError) {
+    if let Some(done) = publish.done {
+        let _ = done.send(Err(error));
+    }
+}

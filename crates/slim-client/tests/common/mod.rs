@@ -1,0 +1,88 @@
+//! Shared by the process tests: the `slim` node binary, nodes and applications.
+//!
+//! The node binary belongs to another package (`slim-node`), so cargo does not hand its
+//! path to these tests: it is `$SLIM_NODE_BIN`, or `slim` next to this test's deps folder
+//! (`target/<profile>/slim`), which `cargo build --workspace` (what `scripts/test.sh` runs
+//! first) produces. A missing binary fails the test with the command that builds it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use slim_client::{App, AppConfig, Name};
+use slim_testkit::{NodeProcess, NodeSpec};
+
+/// A shared secret for every application of a test.
+pub const SECRET: &str = "process-test-secret-of-at-least-32-bytes";
+
+/// Generous bound on waits that should take milliseconds (CI machines are slow).
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The `slim` node binary.
+pub fn slim_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLIM_NODE_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/slim
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("slim"))
+        .expect("test executable in target/<profile>/deps");
+    assert!(
+        path.exists(),
+        "the slim node binary is missing at {}: build it with `cargo build -p slim-node --bin slim` \
+         (or set SLIM_NODE_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// A node on a free loopback port (info logs, to keep the log file small).
+pub fn node() -> NodeProcess {
+    let mut spec = NodeSpec::new("client-tests");
+    spec.log_level = "info".into();
+    NodeProcess::start(slim_binary(), spec).expect("node starts")
+}
+
+/// `org/ns/<service>`.
+pub fn name(service: &str) -> Name {
+    Name::new("org", "ns", service).expect("valid test name")
+}
+
+/// Test settings: fast redial.
+pub fn config(endpoint: &str) -> AppConfig {
+    let mut config = AppConfig::new(endpoint);
+    config.link.backoff = slim_transport::config::BackoffConfig::Fixed {
+        interval: Duration::from_millis(100),
+        max_attempts: None,
+    };
+    config
+}
+
+/// An application `org/ns/<service>` on `node`.
+pub async fn app(node: &NodeProcess, service: &str) -> App {
+    app_with(node, service, |_| {}).await
+}
+
+/// An application with adjusted settings.
+pub async fn app_with(node: &NodeProcess, service: &str, change: impl FnOnce(&mut AppConfig)) -> App {
+    let mut config = config(node.endpoint());
+    change(&mut config);
+    App::builder(name(service))
+        .shared_secret(SECRET)
+        .config(config)
+        .connect()
+        .await
+        .expect("application connects")
+}
+
+/// Runs `future` with the test deadline.
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: not done within {DEADLINE:?}"),
+    }
+}
