@@ -1,0 +1,77 @@
+//! SLIM RPC: gRPC's four call patterns over SLIM sessions, wire-compatible with upstream
+//! SlimRPC (`slim-bindings`), plus what upstream lacks: cancellation that reaches the
+//! handler, group calls with collection policies, and idempotency keys.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use slim_client::App;
+//! use slim_rpc::{CallOptions, Channel, Method, RawCodec, Server, Status};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = "a shared secret of at least 32 bytes!";
+//! let say = Method::new("interop.Echo", "Say");
+//!
+//! // Server: an application with handlers.
+//! let server_app = App::builder("org/ns/echo".parse()?).shared_secret(secret).connect().await?;
+//! let server = Server::builder()
+//!     .unary::<RawCodec, _, _>(say.clone(), |request: Bytes, _context| async move {
+//!         Ok::<_, Status>(Bytes::from([&b"echo:"[..], &request].concat()))
+//!     })
+//!     .build();
+//! tokio::spawn(async move { server.serve(server_app).await });
+//!
+//! // Client: a channel to the server's name; calls share one session.
+//! let app = App::builder("org/ns/caller".parse()?).shared_secret(secret).connect().await?;
+//! let channel = Channel::new(app, "org/ns/echo".parse()?);
+//! let options = CallOptions::new().with_timeout(std::time::Duration::from_secs(5));
+//! let reply = channel.unary::<RawCodec>(&say, &Bytes::from("hi"), &options).await?;
+//! assert_eq!(reply, "echo:hi");
+//! # Ok(()) }
+//! ```
+//!
+//! Typed clients and server traits are generated from `.proto` files by `slim-rpc-build`.
+//!
+//! # The wire
+//!
+//! Every frame is a session message with payload type `"msg"` and upstream's metadata keys
+//! (`rpc-id`, `service`, `method`, `slimrpc-dir`, `slimrpc-code`, `slimrpc-timeout`); the
+//! table is in [`wire`]. Two extensions, which upstream peers ignore:
+//!
+//! - **Cancellation**: a caller that gives up (drops the call, or its deadline passes) sends
+//!   a terminal request frame with `slimrpc-code` 1 (CANCELLED) or 4 (DEADLINE_EXCEEDED) and
+//!   no `service`/`method`; our server cancels the handler's context and drops its future.
+//! - **Idempotency keys**: `slimrpc-idempotency-key` on the first frame (see
+//!   [`server::IdempotencyConfig`]).
+//!
+//! # Layout
+//!
+//! - [`wire`]: frame format, metadata keys, deadlines.
+//! - `status.rs`: [`Code`], [`Status`]. `codec.rs`: [`Codec`], [`ProstCodec`], [`RawCodec`].
+//! - `streaming.rs`: [`Streaming`], a call's message stream.
+//! - `client/`: [`Channel`], [`CallOptions`], [`RequestSink`].
+//! - [`server`]: [`Server`], handlers, [`Context`], [`ResponseSink`], idempotency.
+//! - [`group`]: [`GroupChannel`], scatter-gather over named servers, collection policies.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod codec;
+pub mod server;
+mod status;
+mod streaming;
+pub mod wire;
+
+pub use client::{CallOptions, Channel, ChannelConfig, RequestSink};
+pub use codec::{Codec, ProstCodec, RawCodec};
+pub use server::{Context, ResponseSink, Server, ServerBuilder, ServerConfig, Service};
+pub use status::{Code, Status};
+pub use streaming::Streaming;
+pub use wire::Method;
+
+/// What generated code needs, re-exported so generated crates depend on `slim-rpc` only.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes::Bytes;
+    pub use futures_core::Stream;
+    pub use prost::Message;
+}
