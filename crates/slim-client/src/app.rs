@@ -220,8 +220,9 @@ impl App {
     }
 
     /// The next session another application invited this one to (point-to-point or group),
-    /// once its handshake finished. Waits as long as it takes; wrap it in
-    /// `tokio::time::timeout` to bound the wait.
+    /// once its handshake finished (upstream's `listen_for_session`). Waits as long as it
+    /// takes; wrap it in `tokio::time::timeout` to bound the wait.
+    #[doc(alias = "listen_for_session")]
     pub async fn accept(&self) -> Result<Session, SessionError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Accept { reply })?;

@@ -50,7 +50,10 @@ async fn reliable_mls_session_carries_1000_messages_each_way_in_order() {
     assert_eq!(session.role(), Role::Moderator);
     assert!(session.config().mls.is_some() && session.config().is_reliable());
     assert!(session.destination().same_service(&name("bob")));
-    assert!(!session.destination().id().is_any(), "bound to bob's instance");
+    assert!(
+        !session.destination().id().is_any(),
+        "bound to bob's instance"
+    );
 
     let reader = {
         let session = session.clone();
@@ -61,7 +64,9 @@ async fn reliable_mls_session_carries_1000_messages_each_way_in_order() {
         completions.push(session.publish(n.to_string()).await.unwrap());
     }
     for completion in completions {
-        within("acknowledgement", completion).await.expect("acknowledged");
+        within("acknowledgement", completion)
+            .await
+            .expect("acknowledged");
     }
     let echoes = within("echoes", reader).await.unwrap();
     assert_eq!(echoes, (0..1000).collect::<Vec<_>>());
@@ -72,7 +77,10 @@ async fn reliable_mls_session_carries_1000_messages_each_way_in_order() {
     assert_eq!(echoed, 1000);
     assert_eq!(bob_session.close_reason(), Some(CloseReason::ClosedByPeer));
     assert_eq!(bob_session.role(), Role::Participant);
-    assert!(bob_session.config().mls.is_some(), "bob adopted MLS from the join request");
+    assert!(
+        bob_session.config().mls.is_some(),
+        "bob adopted MLS from the join request"
+    );
     alice.close().await;
     bob.close().await;
 }
@@ -117,7 +125,12 @@ async fn replies_with_publish_to_reach_the_sender_and_metadata_travels() {
                 std::str::from_utf8(&message.payload).unwrap()
             ))
             .with_metadata("trace", context.metadata["trace"].clone());
-            session.publish_to(&context.source, reply).await.unwrap().await.unwrap();
+            session
+                .publish_to(&context.source, reply)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
             context
         }
     });
@@ -136,7 +149,10 @@ async fn replies_with_publish_to_reach_the_sender_and_metadata_travels() {
     assert_eq!(context.source, *alice.name());
     let answer = within("answer", session.recv()).await.unwrap().unwrap();
     assert_eq!(answer.payload, "re:q");
-    assert_eq!(answer.context.metadata.get("trace").map(String::as_str), Some("t-1"));
+    assert_eq!(
+        answer.context.metadata.get("trace").map(String::as_str),
+        Some("t-1")
+    );
     assert_eq!(answer.context.source, *bob.name());
 }
 

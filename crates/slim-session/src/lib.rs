@@ -71,6 +71,13 @@
 //!   (smoothed RTT, Karn's rule, exponential backoff capped at the configured interval) inside
 //!   upstream's total budget of `interval × (max_retries + 1)`; gaps are requested after a
 //!   short reorder grace instead of at once, so reordering does not cost retransmissions.
+//! - **MLS groups retransmit by repetition.** A data broadcast that some members did not
+//!   acknowledge is sent again exactly as first sealed, to the whole channel, instead of a
+//!   freshly encrypted unicast copy per missing member (upstream). Each encryption spends a
+//!   generation of the sender's MLS ratchet, and mls-rs refuses one more than 1024 ahead of
+//!   the last it decrypted, so copies for one lagging member could cut every other member
+//!   off for the rest of the epoch. Members that already have the message re-acknowledge
+//!   the duplicate.
 //! - **Receivers acknowledge RTX replies** with a MsgAck (upstream senders ignore unknown
 //!   acks), so a lost reply cannot lose data; an RTX request is not taken as an ack.
 //! - **No history for newcomers.** A member joining a group cannot fetch messages sent before

@@ -13,6 +13,7 @@ use slim_session::{
     SessionConfig, SessionId, Unverified,
 };
 use slim_wire::Name;
+use slim_wire::proto::{self, SessionMessageType as T, message::MessageType};
 
 use sim::{NetConfig, Sim};
 
@@ -224,6 +225,76 @@ fn a_removed_member_leaves_and_hears_nothing_more() {
     let before = sim.read_count(2, session);
     pump_all(&mut sim, session, &[0, 1], 300, &[0, 1, 3]);
     assert_eq!(sim.read_count(2, session), before);
+}
+
+#[test]
+fn a_member_removed_by_a_group_update_stays_until_the_leave_request() {
+    // Interop regression: upstream's moderator follows the GroupUpdate(REMOVE) with a
+    // LeaveRequest and fails the removal unless the member answers it. Our member ended its
+    // session on the update, so an application that exited on that close never answered.
+    let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 3, 6);
+    sim.record();
+    let now = sim.now;
+    let done = sim.endpoints[0]
+        .layer
+        .remove(now, session, "org/ns/member2".parse().unwrap())
+        .unwrap();
+    let member = sim.endpoints[2].name.clone();
+    let update_acked = |s: &Sim| {
+        let trace = s.trace.as_ref().unwrap();
+        let Some(update) = trace.iter().find(|t| kind(&t.message) == T::GroupUpdate) else {
+            return false;
+        };
+        let id = message_id(&update.message);
+        trace
+            .iter()
+            .any(|t| t.from == 2 && kind(&t.message) == T::GroupAck && message_id(&t.message) == id)
+    };
+    assert!(sim.run_until(Duration::from_secs(30), |s| update_acked(s)));
+    let closed = |s: &Sim| {
+        s.endpoints[2].events.iter().any(|e| {
+            matches!(
+                e,
+                Event::SessionClosed {
+                    reason: CloseReason::Removed,
+                    ..
+                }
+            )
+        })
+    };
+    assert!(!closed(&sim), "{member} waits for the LeaveRequest");
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.completion(0, done).is_some()));
+    assert_eq!(sim.completion(0, done), Some(Ok(())));
+    assert!(closed(&sim));
+    let trace = sim.trace.take().unwrap();
+    let leave = trace
+        .iter()
+        .position(|t| t.to == vec![2] && kind(&t.message) == T::LeaveRequest)
+        .expect("a LeaveRequest to the removed member");
+    assert!(
+        trace[leave..]
+            .iter()
+            .any(|t| t.from == 2 && kind(&t.message) == T::LeaveReply),
+        "answered"
+    );
+}
+
+fn kind(message: &proto::Message) -> T {
+    match &message.message_type {
+        Some(MessageType::Publish(p)) => p
+            .session
+            .as_ref()
+            .and_then(|s| T::try_from(s.session_message_type).ok())
+            .unwrap_or(T::Unspecified),
+        _ => T::Unspecified,
+    }
+}
+
+fn message_id(message: &proto::Message) -> u32 {
+    match &message.message_type {
+        Some(MessageType::Publish(p)) => p.session.as_ref().map_or(0, |s| s.message_id),
+        _ => 0,
+    }
 }
 
 #[test]

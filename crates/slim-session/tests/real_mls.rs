@@ -325,3 +325,59 @@ fn closing_an_mls_group_ends_every_member() {
         )));
     }
 }
+
+#[test]
+fn retransmissions_to_one_lagging_member_do_not_cut_the_others_off() {
+    // Regression: every retransmitted copy was encrypted again, spending an MLS generation
+    // the other members never see. mls-rs refuses a generation more than 1024 ahead of the
+    // last one it decrypted, so a member whose acknowledgements stalled for a few seconds
+    // (hundreds of messages in flight, each retransmitted with backoff) left the rest of
+    // the group unable to decrypt anything more from that sender for the whole epoch.
+    let (mut sim, session) = group(2, 31, NetConfig::perfect());
+    let (moderator, member1, member2) = (0, 1, 2);
+    exchange(&mut sim, session, &[moderator], &[member1, member2], 10);
+    // Member 2 still receives, but its acknowledgements are lost for three seconds.
+    sim.cut_one_way(member2, moderator, true);
+    let mut sent = 10u32;
+    let heal_at = sim.elapsed() + Duration::from_secs(3);
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        while let Ok(Some(_)) = s.try_publish(
+            moderator,
+            session,
+            Payload::new(sent.to_be_bytes().to_vec()),
+        ) {
+            sent += 1;
+        }
+        s.elapsed() >= heal_at
+    }));
+    sim.cut_one_way(member2, moderator, false);
+    let target = sent + 600;
+    assert!(
+        sim.run_until(Duration::from_secs(120), |s| {
+            while sent < target {
+                match s.try_publish(
+                    moderator,
+                    session,
+                    Payload::new(sent.to_be_bytes().to_vec()),
+                ) {
+                    Ok(Some(_)) => sent += 1,
+                    _ => break,
+                }
+            }
+            [member1, member2]
+                .iter()
+                .all(|&r| s.read_count(r, session) >= target as usize)
+        }),
+        "member1 read {}, member2 read {} of {target}",
+        sim.read_count(member1, session),
+        sim.read_count(member2, session)
+    );
+    for reader in [member1, member2] {
+        let got = sim.received_by_sender(reader, session);
+        let numbers: Vec<u32> = got[&sim.endpoints[moderator].name]
+            .iter()
+            .map(|p| u32::from_be_bytes(p.as_deref().expect("nothing lost").try_into().unwrap()))
+            .collect();
+        assert_eq!(numbers, (0..target).collect::<Vec<_>>(), "reader {reader}");
+    }
+}

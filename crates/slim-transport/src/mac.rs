@@ -71,32 +71,63 @@ impl MacKey {
         HeaderMac {
             key: self.clone(),
             preimage: Vec::with_capacity(512),
+            head: Vec::with_capacity(512),
+            head_state: None,
         }
     }
 }
 
+/// Bytes at the end of every preimage that hold the TTL, the only field that changes from
+/// hop to hop.
+const TTL_LEN: usize = 4;
+
 /// Signs and verifies header MACs for one link direction.
+///
+/// Consecutive messages of a flow have the same preimage up to the TTL, which comes last.
+/// The HMAC state after absorbing that head is kept for the previous message, so a message
+/// whose head matches (checked byte for byte) costs only the hashing of its TTL and the
+/// finalisation: two or three SHA-256 blocks instead of about five for typical names.
 #[derive(Clone, Debug)]
 pub struct HeaderMac {
     key: MacKey,
     preimage: Vec<u8>,
+    /// The preimage of the previous message without its TTL.
+    head: Vec<u8>,
+    /// The keyed HMAC state after absorbing `head`.
+    head_state: Option<HmacSha256>,
 }
 
 impl HeaderMac {
     /// The tag of `input`.
     pub fn sign(&mut self, input: &MacInput<'_>) -> Tag {
         input.write_preimage(&self.key.link_id, &mut self.preimage);
-        let mut mac = self.key.keyed.clone();
-        mac.update(&self.preimage);
-        mac.finalize().into_bytes().into()
+        self.state_for_preimage().finalize().into_bytes().into()
     }
 
     /// True when `tag` is the tag of `input`, compared in constant time.
     pub fn verify(&mut self, input: &MacInput<'_>, tag: &[u8]) -> bool {
         input.write_preimage(&self.key.link_id, &mut self.preimage);
-        let mut mac = self.key.keyed.clone();
-        mac.update(&self.preimage);
-        mac.verify_slice(tag).is_ok()
+        self.state_for_preimage().verify_slice(tag).is_ok()
+    }
+
+    /// The HMAC state having absorbed the whole preimage, reusing the previous message's
+    /// state for the head when it is the same.
+    fn state_for_preimage(&mut self) -> HmacSha256 {
+        let split = self.preimage.len().saturating_sub(TTL_LEN);
+        let (head, ttl) = self.preimage.split_at(split);
+        let state = match &self.head_state {
+            Some(state) if self.head == head => state,
+            _ => {
+                let mut state = self.key.keyed.clone();
+                state.update(head);
+                self.head.clear();
+                self.head.extend_from_slice(head);
+                self.head_state.insert(state)
+            }
+        };
+        let mut mac = state.clone();
+        mac.update(ttl);
+        mac
     }
 
     /// The tag of `frame` as it will be sent with `ttl` (`None` for frames without a header).
@@ -263,6 +294,41 @@ mod tests {
             InboundMac::new(Some(&other), true).check(&sent),
             Err(MacError::Mismatch)
         );
+    }
+
+    /// Reusing the head state gives the same tags as hashing everything, across TTL changes,
+    /// a changed head and a return to the first head.
+    #[test]
+    fn cached_head_gives_the_plain_hmac() {
+        let key = MacKey::new("link", &[5u8; 32]);
+        let plain = |frame: &Frame, ttl: u32| {
+            let mut preimage = Vec::new();
+            frame
+                .mac_input_forwarded(ttl)
+                .unwrap()
+                .write_preimage(key.link_id(), &mut preimage);
+            let mut mac = key.keyed.clone();
+            mac.update(&preimage);
+            let tag: Tag = mac.finalize().into_bytes().into();
+            tag
+        };
+        let a = frame(8);
+        let x = Name::new("org", "ns", "x").unwrap();
+        let other = Frame::from_message(&builders::publish(
+            &x,
+            &x,
+            2,
+            "msg",
+            bytes::Bytes::from_static(b"other"),
+        ))
+        .unwrap();
+        let mut mac = key.header_mac();
+        for (f, ttl) in [(&a, 8), (&a, 7), (&a, 7), (&other, 8), (&a, 6), (&other, 1)] {
+            let tag = mac.sign_forwarded(f, ttl).unwrap();
+            assert_eq!(tag, plain(f, ttl), "ttl {ttl}");
+            let sent = Frame::parse(f.to_forwarded_bytes(ttl, Some(&tag))).unwrap();
+            assert_eq!(InboundMac::new(Some(&key), true).check(&sent), Ok(()));
+        }
     }
 
     #[test]

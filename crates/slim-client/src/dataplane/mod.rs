@@ -233,6 +233,21 @@ impl DataPlaneClient {
             })
     }
 
+    /// Waits (at most `limit`) until the link's queue has been handed to the connection, so
+    /// that frames sent just before [`DataPlaneClient::close`] (a last acknowledgement, a
+    /// leave reply) are not dropped with the link.
+    pub async fn flush(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while let Some(sender) = self.shared.sender() {
+            if sender.queued() == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // One more turn for the writer to pass what it took out to the socket.
+        tokio::task::yield_now().await;
+    }
+
     /// Closes the link and stops reconnecting; the inbox ends after what it holds.
     pub fn close(&self) {
         self._owner.stop();

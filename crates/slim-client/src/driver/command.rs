@@ -152,7 +152,10 @@ impl Driver {
         let result = match op {
             SessionOp::Invite(name) => self.layer.invite(now, session, name),
             SessionOp::Remove(name) => self.layer.remove(now, session, name),
-            SessionOp::Close => self.layer.close(now, session),
+            SessionOp::Close => {
+                self.close(now, session, Some(reply));
+                return;
+            }
             SessionOp::SoftClose => self.layer.soft_close(now, session),
             SessionOp::Rejoin => self.layer.rejoin(now, session),
         };

@@ -45,6 +45,8 @@ use subscriptions::{SubResult, Subscriptions};
 const FRAME_BATCH: usize = 256;
 /// Commands taken per wake-up.
 const COMMAND_BATCH: usize = 256;
+/// Longest wait for the last frames to leave when the application closes.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What a completion id resolves.
 enum Waiter {
@@ -180,6 +182,7 @@ impl Driver {
             }
             self.arm_timer();
         }
+        self.client.flush(FLUSH_LIMIT).await;
         self.stop();
     }
 
@@ -217,7 +220,12 @@ impl Driver {
     fn on_frames(&mut self, now: Instant) {
         for frame in self.frames.drain(..) {
             match frame.decode() {
-                Ok(message) => self.layer.handle_message(now, message),
+                Ok(message) => {
+                    if tracing::enabled!(tracing::Level::TRACE) {
+                        trace_message("received", &message);
+                    }
+                    self.layer.handle_message(now, message);
+                }
                 Err(error) => tracing::debug!(%error, "undecodable frame dropped"),
             }
         }
@@ -244,6 +252,9 @@ impl Driver {
             return;
         }
         while let Some(message) = self.layer.poll_transmit() {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                trace_message("sending", &message);
+            }
             let frame = match Frame::from_message(&message) {
                 Ok(frame) => frame,
                 Err(error) => {
@@ -337,6 +348,29 @@ impl Driver {
     fn handle_sender(&self) -> Option<mpsc::UnboundedSender<Command>> {
         self.handle_commands.upgrade()
     }
+}
+
+/// Logs a session message's kind, ids and addresses (trace level, for interop debugging).
+fn trace_message(what: &str, message: &slim_wire::proto::Message) {
+    use slim_wire::proto::message::MessageType;
+    let Some(MessageType::Publish(publish)) = &message.message_type else {
+        return;
+    };
+    let name = |n: Option<&slim_wire::proto::Name>| {
+        n.and_then(|n| slim_wire::Name::from_proto(n).ok())
+            .map_or_else(|| "?".to_owned(), |n| n.to_string())
+    };
+    let header = publish.header.as_ref();
+    let session = publish.session.as_ref();
+    tracing::trace!(
+        what,
+        kind = ?session.and_then(|s| slim_wire::proto::SessionMessageType::try_from(s.session_message_type).ok()),
+        session = session.map(|s| s.session_id),
+        id = session.map(|s| s.message_id),
+        source = %name(header.and_then(|h| h.source.as_ref())),
+        destination = %name(header.and_then(|h| h.destination.as_ref())),
+        "session message"
+    );
 }
 
 /// Waits for room on the link for the frame kept aside (never completes without one).

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use slim_session::{CloseReason, Delivery, PublishError, SessionId, SessionInfo};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Driver, Waiter};
 use crate::error::SessionError;
@@ -31,6 +31,9 @@ pub(crate) struct Entry {
     parked: VecDeque<PendingPublish>,
     /// The layer closed the session; the entry lives until its messages are handed over.
     closed: bool,
+    /// A close was asked for while publishes were parked: it waits for them to reach the
+    /// layer (a graceful close sends everything published before it). Holds who waits.
+    close_after_parked: Option<Vec<oneshot::Sender<Result<(), SessionError>>>>,
 }
 
 impl Entry {
@@ -41,6 +44,9 @@ impl Entry {
 
     fn close(&mut self, reason: CloseReason) {
         self.closed = true;
+        for reply in self.close_after_parked.take().into_iter().flatten() {
+            let _ = reply.send(Ok(()));
+        }
         self.shared.set_closed(reason.clone());
         for publish in self.parked.drain(..) {
             if let Some(done) = publish.done {
@@ -63,6 +69,7 @@ impl Driver {
                 shared: shared.clone(),
                 parked: VecDeque::new(),
                 closed: false,
+                close_after_parked: None,
             },
         );
         SessionParts { info, rx, shared }
@@ -124,6 +131,10 @@ impl Driver {
             fail_publish(publish, SessionError::Closed(reason));
             return;
         }
+        if entry.close_after_parked.is_some() {
+            fail_publish(publish, SessionError::Publish(PublishError::Closing));
+            return;
+        }
         if !entry.parked.is_empty() {
             entry.parked.push_back(publish);
             return;
@@ -135,7 +146,8 @@ impl Driver {
         }
     }
 
-    /// The layer can accept publishes again: retry the parked ones in order.
+    /// The layer can accept publishes again: retry the parked ones in order, then run a
+    /// close that waited for them.
     pub(super) fn writable(&mut self, now: Instant, session: SessionId) {
         while let Some(publish) = self
             .sessions
@@ -147,6 +159,60 @@ impl Driver {
                     entry.parked.push_front(refused);
                 }
                 return;
+            }
+        }
+        let waiting = self
+            .sessions
+            .get_mut(&session)
+            .and_then(|entry| entry.close_after_parked.take());
+        for reply in waiting.into_iter().flatten() {
+            self.close_now(now, session, reply);
+        }
+        if let Some(entry) = self.sessions.get_mut(&session)
+            && entry.close_after_parked.is_some()
+        {
+            // Only a dropped handle asked (no one waits): close without a reply.
+            entry.close_after_parked = None;
+            let _ = self.layer.close(now, session);
+        }
+    }
+
+    /// A graceful close asked by a handle: now, or once the parked publishes are in the
+    /// layer. `reply` is `None` when the last handle was dropped.
+    pub(super) fn close(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        reply: Option<oneshot::Sender<Result<(), SessionError>>>,
+    ) {
+        match self.sessions.get_mut(&session) {
+            Some(entry) if !entry.closed && !entry.parked.is_empty() => {
+                entry
+                    .close_after_parked
+                    .get_or_insert_with(Vec::new)
+                    .extend(reply);
+            }
+            _ => match reply {
+                Some(reply) => self.close_now(now, session, reply),
+                None => {
+                    let _ = self.layer.close(now, session);
+                }
+            },
+        }
+    }
+
+    fn close_now(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        reply: oneshot::Sender<Result<(), SessionError>>,
+    ) {
+        match self.layer.close(now, session) {
+            Ok(completion) => {
+                self.waiters.insert(completion, Waiter::Op(reply));
+            }
+            Err(_) => {
+                let _ = reply.send(Err(SessionError::Closed(self.close_reason(session))));
             }
         }
     }
@@ -193,7 +259,7 @@ impl Driver {
             return;
         };
         if !entry.closed {
-            let _ = self.layer.close(now, session);
+            self.close(now, session, None);
         }
         self.fill(now, session);
     }

@@ -40,8 +40,18 @@ pub fn slim_binary() -> PathBuf {
     path
 }
 
+/// Logs of the code under test, on `RUST_LOG` (for example
+/// `RUST_LOG=slim_session=debug,slim_client=debug`), captured per test.
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// A node on a free loopback port (info logs, to keep the log file small).
 pub fn node() -> NodeProcess {
+    logs();
     let mut spec = NodeSpec::new("client-tests");
     spec.log_level = "info".into();
     NodeProcess::start(slim_binary(), spec).expect("node starts")
@@ -68,7 +78,11 @@ pub async fn app(node: &NodeProcess, service: &str) -> App {
 }
 
 /// An application with adjusted settings.
-pub async fn app_with(node: &NodeProcess, service: &str, change: impl FnOnce(&mut AppConfig)) -> App {
+pub async fn app_with(
+    node: &NodeProcess,
+    service: &str,
+    change: impl FnOnce(&mut AppConfig),
+) -> App {
     let mut config = config(node.endpoint());
     change(&mut config);
     App::builder(name(service))

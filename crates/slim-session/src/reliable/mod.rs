@@ -31,6 +31,8 @@ use crate::wire::Outbound;
 pub(crate) struct Effects {
     /// Messages to seal and transmit.
     pub transmit: Vec<Outbound>,
+    /// Messages sealed before, to transmit again exactly as they were.
+    pub repeat: Vec<slim_wire::proto::Message>,
     /// Publishes that finished.
     pub completions: Vec<(CompletionId, Result<(), CompletionError>)>,
     /// Members whose acknowledgements stopped coming (retries exhausted).

@@ -77,11 +77,30 @@ struct Source {
     name: Name,
     /// Next id to deliver.
     next: u32,
+    /// The first id received from this source. While nothing is delivered yet, the ids
+    /// before it are a guess (early losses, or history a new member is refused), so the
+    /// reorder range is measured from here: requesting that guess must not push real
+    /// messages out of range.
+    anchor: u32,
     /// How many ids from `next` have a slot.
     known: u32,
     /// True until a message from this source has been delivered.
     initial: bool,
     slots: HashMap<u32, Slot>,
+}
+
+impl Source {
+    /// Beyond the reorder range: counted from the first received id until something was
+    /// delivered (at most `capacity` guessed gaps plus `capacity` received ahead), then from
+    /// the next id to deliver.
+    fn too_far(&self, id: u32, capacity: u32) -> bool {
+        let from = if self.initial && seq::at_or_after(id, self.anchor) {
+            self.anchor
+        } else {
+            self.next
+        };
+        seq::distance(from, id) >= capacity
+    }
 }
 
 /// The inbound data path of one session.
@@ -150,7 +169,7 @@ impl DataReceiver {
         if !seq::at_or_after(id, state.next) {
             return Classification::Duplicate;
         }
-        if seq::distance(state.next, id) >= self.capacity {
+        if state.too_far(id, self.capacity) {
             return Classification::TooFarAhead;
         }
         match state.slots.get(&id) {
@@ -177,6 +196,7 @@ impl DataReceiver {
             name: message.source.clone(),
             // Where this source's stream starts (see the module docs).
             next: if id >= 1 && id - 1 < capacity { 1 } else { id },
+            anchor: id,
             known: 0,
             initial: true,
             slots: HashMap::new(),
@@ -185,7 +205,7 @@ impl DataReceiver {
             return; // behind: a duplicate that raced with classification
         }
         let offset = seq::distance(state.next, id);
-        if offset >= capacity
+        if state.too_far(id, capacity)
             || matches!(state.slots.get(&id), Some(Slot::Received(_) | Slot::Lost))
         {
             return;

@@ -24,7 +24,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slim_wire::proto::{SessionMessageType, SessionType};
+use slim_wire::proto::{self, SessionMessageType, SessionType};
 use slim_wire::{MAX_FANOUT, Name};
 
 use super::rtt::RttEstimator;
@@ -93,6 +93,9 @@ struct Slot {
     /// Sent more than once: its ack is no round-trip sample (Karn).
     retransmitted: bool,
     sent: bool,
+    /// The message exactly as first sent (sealed), when retransmissions repeat it instead
+    /// of sending fresh copies (see [`DataSender::repeat_sealed`]).
+    sealed: Option<proto::Message>,
 }
 
 /// The outbound data path of one session.
@@ -116,6 +119,8 @@ pub(crate) struct DataSender {
     /// A publish was refused: report `writable` when room returns.
     blocked: bool,
     rtt: RttEstimator,
+    /// Retransmit a broadcast by repeating its first sealed transmission to everyone.
+    repeat_sealed: bool,
 }
 
 impl DataSender {
@@ -134,6 +139,31 @@ impl DataSender {
             endpoints: Vec::new(),
             blocked: false,
             rtt: RttEstimator::new(reliable.map_or(Duration::from_secs(1), |r| r.interval)),
+            repeat_sealed: false,
+        }
+    }
+
+    /// Retransmits broadcasts by repeating them as first sealed (to every member) instead of
+    /// sending each missing member a freshly sealed copy. MLS groups need this: every
+    /// encryption spends a generation of the sender's ratchet, and a member refuses a
+    /// generation more than 1024 ahead of the last one it decrypted (mls-rs), so copies for
+    /// one lagging member would cut every other member off for the rest of the epoch. A
+    /// repeated message spends nothing; members that have it re-acknowledge a duplicate.
+    pub fn repeat_sealed(&mut self) {
+        self.repeat_sealed = true;
+    }
+
+    /// Keeps the sealed first transmission of broadcast `id` for retransmissions (only in
+    /// [`Self::repeat_sealed`] mode).
+    pub fn remember_sealed(&mut self, id: u32, message: &proto::Message) {
+        if !self.repeat_sealed || !seq::is_sequential(id) {
+            return;
+        }
+        if let Some(slot) = self.slot_mut(id)
+            && slot.target.is_none()
+            && slot.sealed.is_none()
+        {
+            slot.sealed = Some(message.clone());
         }
     }
 
@@ -199,6 +229,7 @@ impl DataSender {
             backoff: Duration::ZERO,
             retransmitted: false,
             sent: false,
+            sealed: None,
         }));
         if !self.endpoints.is_empty() {
             self.send_slot(now, id, fx);
@@ -246,6 +277,7 @@ impl DataSender {
                         backoff,
                         retransmitted: false,
                         sent: true,
+                        sealed: None,
                     },
                 );
             }
@@ -506,12 +538,17 @@ impl DataSender {
                 self.finish(id, fx);
                 continue;
             }
-            let copies: Vec<Outbound> = slot
-                .pending
-                .iter()
-                .map(|to| self.build(id, &slot.payload, slot.target.as_ref(), Some(to)))
-                .collect();
-            fx.transmit.extend(copies);
+            match &slot.sealed {
+                Some(sealed) => fx.repeat.push(sealed.clone()),
+                None => {
+                    let copies: Vec<Outbound> = slot
+                        .pending
+                        .iter()
+                        .map(|to| self.build(id, &slot.payload, slot.target.as_ref(), Some(to)))
+                        .collect();
+                    fx.transmit.extend(copies);
+                }
+            }
             if !slot.retransmitted {
                 self.rtt.on_timeout(slot.backoff);
             }

@@ -31,7 +31,7 @@ impl Session {
         match self.phase {
             Phase::Active => Ok(self.sender.has_room()),
             Phase::Joining { .. } | Phase::Dormant => Err(PublishError::NotActive),
-            Phase::Draining { .. } | Phase::Leaving | Phase::Closed(_) => {
+            Phase::Draining { .. } | Phase::Leaving | Phase::Removed { .. } | Phase::Closed(_) => {
                 Err(PublishError::Closing)
             }
         }

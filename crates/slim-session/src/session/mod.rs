@@ -69,6 +69,9 @@ pub(crate) enum Phase {
     Draining { deadline: Instant },
     /// Closing: the final control exchange (LeaveRequest or GroupClose) is in flight.
     Leaving,
+    /// Participant named by a GroupUpdate(REMOVE): silent, waiting (bounded) for the
+    /// moderator's LeaveRequest, which upstream moderators need answered.
+    Removed { deadline: Instant },
     /// Gone; the layer removes it.
     Closed(CloseReason),
 }
@@ -175,7 +178,7 @@ impl Session {
             SessionKind::Group => MAX_FANOUT,
         };
         let window = ctx.config.window;
-        let sender = DataSender::new(
+        let mut sender = DataSender::new(
             SenderAddress {
                 me: me.clone(),
                 destination: destination.clone(),
@@ -186,6 +189,9 @@ impl Session {
             config.reliability,
             window,
         );
+        if config.kind == SessionKind::Group && config.mls.is_some() {
+            sender.repeat_sealed();
+        }
         let receiver = DataReceiver::new(
             me.clone(),
             session_type,
@@ -270,7 +276,7 @@ impl Session {
     fn is_closing(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Draining { .. } | Phase::Leaving | Phase::Closed(_)
+            Phase::Draining { .. } | Phase::Leaving | Phase::Removed { .. } | Phase::Closed(_)
         )
     }
 
@@ -300,9 +306,14 @@ impl Session {
     fn send(&mut self, ctx: &mut Ctx<'_>, out: Outbound) {
         let sign = wire::is_command(out.kind);
         let encrypts = matches!(out.kind, T::Msg | T::RtxReply);
-        if self.is_broadcast(&out) {
+        let broadcast = self.is_broadcast(&out);
+        if broadcast {
             self.liveness.broadcast_sent(ctx.now);
         }
+        // A group's data broadcast is kept as sealed, to be repeated if it must be resent.
+        let repeatable =
+            (broadcast && out.kind == T::Msg && self.config.kind == SessionKind::Group)
+                .then(|| out.message_id());
         let group = match (&mut self.mls, encrypts) {
             (Some(state), true) => match state.group_mut() {
                 Some(group) => Some(group),
@@ -316,7 +327,12 @@ impl Session {
             _ => None,
         };
         match seal(out, ctx.identity, ctx.wall, sign, group) {
-            Ok(message) => ctx.io.transmit.push_back(message),
+            Ok(message) => {
+                if let Some(id) = repeatable {
+                    self.sender.remember_sealed(id, &message);
+                }
+                ctx.io.transmit.push_back(message);
+            }
             Err(e) => {
                 ctx.io.stats.seal_failed += 1;
                 warn!(session = %self.id, error = %e, "could not seal an outbound message");
@@ -392,6 +408,10 @@ impl Session {
         loop {
             for out in std::mem::take(&mut fx.transmit) {
                 self.send(ctx, out);
+            }
+            for sealed in std::mem::take(&mut fx.repeat) {
+                self.liveness.broadcast_sent(ctx.now);
+                ctx.io.transmit.push_back(sealed);
             }
             for (id, result) in std::mem::take(&mut fx.completions) {
                 ctx.io.complete(id, result);
@@ -493,7 +513,9 @@ impl Session {
     /// The earliest instant at which [`Self::on_timeout`] has work.
     pub fn next_timeout(&self) -> Option<Instant> {
         let phase = match self.phase {
-            Phase::Joining { deadline, .. } | Phase::Draining { deadline } => Some(deadline),
+            Phase::Joining { deadline, .. }
+            | Phase::Draining { deadline }
+            | Phase::Removed { deadline } => Some(deadline),
             _ => None,
         };
         [
@@ -522,13 +544,16 @@ impl Session {
             Phase::Draining { deadline } if deadline <= now => {
                 self.drained(ctx);
             }
+            Phase::Removed { deadline } if deadline <= now => {
+                self.terminate(ctx, CloseReason::Removed);
+                return;
+            }
             _ => {}
         }
         let mut fx = Effects::default();
-        let before = fx.transmit.len();
         self.sender.on_timeout(now, &mut fx);
         self.receiver.on_timeout(now, &mut fx);
-        ctx.io.stats.retransmissions += (fx.transmit.len() - before) as u64;
+        ctx.io.stats.retransmissions += (fx.transmit.len() + fx.repeat.len()) as u64;
         self.apply(ctx, fx);
 
         let mut resend = Vec::new();

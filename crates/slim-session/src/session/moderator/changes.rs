@@ -145,6 +145,15 @@ impl Session {
         }
         let others = self.roster.online_except(None);
         self.roster.add(invitee.clone(), member_ref, ctx.now);
+        if self.config.kind == SessionKind::Group {
+            // From this commit on, group data is encrypted for the invitee and reaches it on
+            // the channel: track its acknowledgements from here, so that every message it
+            // can read is retransmitted to it if needed (not only those sent after its
+            // welcome was acknowledged).
+            let mut fx = Effects::default();
+            self.sender.add_endpoint(ctx.now, invitee.clone(), &mut fx);
+            self.apply(ctx, fx);
+        }
         let roster = self.roster.to_wire(&self.me);
         let mut waiting = 1;
         if !others.is_empty()

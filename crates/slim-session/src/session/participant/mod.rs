@@ -337,9 +337,7 @@ impl Session {
         };
         match GroupUpdateOp::try_from(update.op) {
             Ok(GroupUpdateOp::Add) => self.member_joined(ctx, subject, None),
-            Ok(GroupUpdateOp::Remove) if subject == self.me => {
-                self.terminate(ctx, CloseReason::Removed);
-            }
+            Ok(GroupUpdateOp::Remove) if subject == self.me => self.await_leave_request(ctx),
             Ok(GroupUpdateOp::Remove) => {
                 self.member_left(ctx, &subject);
             }
@@ -352,6 +350,23 @@ impl Session {
             }
             Err(_) => debug!(session = %self.id, op = update.op, "unknown group update op"),
         }
+    }
+
+    /// A group update removed us. Upstream moderators follow it with a LeaveRequest and
+    /// fail the removal unless it is answered, so the session stays (silent: nothing is
+    /// sent or delivered) until that request comes, or the moderator's retry budget passed.
+    fn await_leave_request(&mut self, ctx: &mut Ctx<'_>) {
+        if matches!(self.phase, Phase::Removed { .. } | Phase::Closed(_)) {
+            return;
+        }
+        self.control.clear();
+        let mut fx = Effects::default();
+        self.sender.abort(&mut fx);
+        self.apply(ctx, fx);
+        self.liveness.disable();
+        self.phase = Phase::Removed {
+            deadline: ctx.now + ctx.config.control.budget(),
+        };
     }
 
     pub(super) fn on_group_close(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
