@@ -56,6 +56,7 @@
 
 mod client;
 mod codec;
+pub mod group;
 pub mod server;
 mod status;
 mod streaming;
@@ -63,6 +64,7 @@ pub mod wire;
 
 pub use client::{CallOptions, Channel, ChannelConfig, RequestSink};
 pub use codec::{Codec, ProstCodec, RawCodec};
+pub use group::{GroupChannel, GroupReplies, MemberReply, Policy};
 pub use server::{Context, ResponseSink, Server, ServerBuilder, ServerConfig, Service};
 pub use status::{Code, Status};
 pub use streaming::Streaming;

@@ -26,7 +26,6 @@ use crate::wire::{FrameKind, Inbound};
 /// One received frame, with who sent it (group calls attribute replies by sender).
 #[derive(Debug)]
 pub(crate) struct Received {
-    #[allow(dead_code)] // read by group calls (next change)
     pub source: Name,
     pub kind: FrameKind,
 }

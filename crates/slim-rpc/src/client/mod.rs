@@ -54,7 +54,6 @@ pub struct Channel {
 
 /// Where a channel's session goes.
 #[derive(Debug)]
-#[allow(dead_code)] // `Group` is used by group calls (next change)
 pub(crate) enum Target {
     /// Point-to-point to a server name.
     Peer(Name),
@@ -87,11 +86,6 @@ impl ChannelCore {
             current: Mutex::new(None),
             opening: tokio::sync::Mutex::new(()),
         }
-    }
-
-    #[allow(dead_code)] // used by group calls (next change)
-    pub fn config(&self) -> &ChannelConfig {
-        &self.config
     }
 
     fn current(&self) -> Option<Arc<Link>> {
