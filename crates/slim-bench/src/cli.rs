@@ -28,6 +28,8 @@ pub enum Scenario {
     /// One publisher → N subscribers of one name; every subscriber gets every message (SLIM
     /// broadcast, fanout 256; NATS plain subscriptions).
     Fanout(FanoutArgs),
+    /// SLIM RPC: unary calls/s and latency, then one server stream's items/s.
+    Rpc(RpcArgs),
 }
 
 impl Scenario {
@@ -37,6 +39,7 @@ impl Scenario {
             Scenario::Pubsub(a) => &a.common,
             Scenario::Rtt(a) => &a.common,
             Scenario::Fanout(a) => &a.common,
+            Scenario::Rpc(a) => &a.common,
         }
     }
 }
@@ -179,6 +182,25 @@ pub struct PubsubArgs {
     /// Subscribers (each its own connection); messages are spread over them.
     #[arg(long = "sub", default_value_t = 1)]
     pub subscribers: u32,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `rpc` options.
+#[derive(Debug, Clone, Args)]
+pub struct RpcArgs {
+    /// Unary calls measured.
+    #[arg(long, default_value_t = 20_000)]
+    pub calls: u64,
+    /// Unary calls in flight at once, on one channel (one session).
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+    /// Items of the measured server stream (each `--size` bytes).
+    #[arg(long, default_value_t = 200_000)]
+    pub items: u64,
+    /// Unary calls before measuring.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup_calls: u64,
     #[command(flatten)]
     pub common: Common,
 }

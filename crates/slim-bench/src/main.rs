@@ -7,7 +7,7 @@
 //! (`bench/compare.sh`).
 //!
 //! Layout: `cli` (options), `system` (SLIM and NATS behind one vocabulary), `scenario`
-//! (pubsub, fanout, rtt), `report` (summary and JSON), `progress` (the bar),
+//! (pubsub, fanout, rtt, rpc), `report` (summary and JSON), `progress` (the bar),
 //! `node_memory` (the node's RSS from /proc).
 //!
 //! Exit status: 0 when messages were delivered, 1 when none were, 2 on errors.

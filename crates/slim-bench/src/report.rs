@@ -47,6 +47,8 @@ pub struct Report {
     pub publish_rate: f64,
     /// Round-trip latency (rtt only).
     pub latency_us: Option<Latency>,
+    /// SLIM RPC figures (rpc only).
+    pub rpc: Option<RpcFigures>,
     /// The node's memory, when `--node-pid` was given.
     pub node_memory: Option<NodeMemory>,
     /// Load average at the start and end (the machine is shared; figures fluctuate with it).
@@ -55,6 +57,23 @@ pub struct Report {
     pub cpus: usize,
     /// Seconds since the Unix epoch at the end.
     pub unix_time: u64,
+}
+
+/// What the `rpc` scenario measures besides the unary latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpcFigures {
+    /// Unary calls measured.
+    pub unary_calls: u64,
+    /// Unary calls per second.
+    pub unary_calls_per_s: f64,
+    /// Unary calls in flight at once.
+    pub concurrency: u32,
+    /// Items of the server stream.
+    pub stream_items: u64,
+    /// Seconds from the streaming call to the end of its stream.
+    pub stream_elapsed_s: f64,
+    /// Streamed items per second.
+    pub stream_items_per_s: f64,
 }
 
 /// Latency percentiles in microseconds.
@@ -165,6 +184,17 @@ impl Report {
                 s,
                 "  round trip µs: p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  (mean {:.1}, n {})",
                 l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.count
+            );
+        }
+        if let Some(r) = &self.rpc {
+            let _ = writeln!(
+                s,
+                "  rpc: {} unary calls/s ({} in flight); stream {} items in {:.3} s = {}items/s",
+                si(r.unary_calls_per_s),
+                r.concurrency,
+                r.stream_items,
+                r.stream_elapsed_s,
+                si(r.stream_items_per_s)
             );
         }
         if let Some(m) = &self.node_memory {

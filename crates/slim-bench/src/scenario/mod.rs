@@ -6,8 +6,9 @@
 //! until every expected delivery arrived or delivery stalled for `--drain-timeout`.
 //!
 //! Files: `stream.rs` runs the one-way scenarios (`pubsub`, `fanout`), `rtt.rs` the round
-//! trips. Sessions and RPC will get their own files when the client has them.
+//! trips, `rpc.rs` SLIM RPC calls and streams (`slim-rpc`).
 
+mod rpc;
 mod rtt;
 mod stream;
 
@@ -57,6 +58,7 @@ pub async fn run(scenario: &Scenario) -> Result<Report> {
             stream::run(&run, shape).await
         }
         Scenario::Rtt(args) => rtt::run(&Run::new(&args.common), args).await,
+        Scenario::Rpc(args) => rpc::run(&Run::new(&args.common), args).await,
     }
 }
 
@@ -148,6 +150,7 @@ impl Run {
             bytes_per_s: 0.0,
             publish_rate: 0.0,
             latency_us: None,
+            rpc: None,
             node_memory: memory,
             loadavg: [self.started_load.clone(), loadavg()],
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
