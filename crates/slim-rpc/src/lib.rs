@@ -31,6 +31,30 @@
 //!
 //! Typed clients and server traits are generated from `.proto` files by `slim-rpc-build`.
 //!
+//! # Design
+//!
+//! - **One session, many calls.** A [`Channel`] opens one session to the server's name on
+//!   its first call (point-to-point, reliable, MLS: what upstream's clients use) and
+//!   multiplexes every call on it by `rpc-id`. A reader task hands each received frame to
+//!   its call's bounded queue; the server runs one reader per accepted session and one task
+//!   per call. Ordering within a call comes from the session's per-source ordering.
+//! - **Flow control is the session's.** Queues are bounded; when a call's queue is full the
+//!   reader waits, the session stops acknowledging, and the sender's window closes. Memory
+//!   stays bounded; the price is that a caller who stops reading a stream slows the other
+//!   calls of its channel.
+//! - **Deadlines** are relative in the API ([`CallOptions::with_timeout`]) and absolute on
+//!   the wire (`slimrpc-timeout`, epoch seconds, as upstream). Both sides enforce them: the
+//!   caller stops waiting and sends a cancellation; the server cancels the handler's
+//!   [`Context`] and drops its future, answering `DEADLINE_EXCEEDED`.
+//! - **Cancellation** reaches the handler: dropping a call (or its [`Streaming`]) sends a
+//!   terminal request frame; the server cancels the context (tasks the handler spawned see
+//!   [`Context::cancelled`]) and drops the handler's future.
+//! - **Group calls** ([`GroupChannel`]) send one request to a group session and gather the
+//!   members' replies, attributed by sender, under a [`Policy`]; stragglers are cancelled.
+//! - **Idempotency keys** make a server run a handler at most once per (caller, method,
+//!   key) within a window, replaying the stored result to retries
+//!   ([`server::IdempotencyConfig`]).
+//!
 //! # The wire
 //!
 //! Every frame is a session message with payload type `"msg"` and upstream's metadata keys
