@@ -193,28 +193,6 @@ async fn the_caller_deadline_ends_the_call_and_stops_the_handler() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_enforces_the_deadline_it_was_sent() {
-    // The server's clock decides on its own: a caller that waits longer than its deadline
-    // (here: reading a stream without a deadline of its own is not possible, so use the raw
-    // call with a generous local wait) still gets DEADLINE_EXCEEDED from the server.
-    let s = setup().await;
-    let channel = Channel::new(s.client_app.clone(), name("server"));
-    channel.connect().await.unwrap();
-    // Both sides share a clock here, so the server's DEADLINE_EXCEEDED and the caller's
-    // race; slow the handler beyond the deadline and check that the server answered with
-    // the status (the caller's own expiry would say "the call's deadline passed").
-    let error = channel
-        .unary::<RawCodec>(
-            &method("Slow"),
-            &Bytes::from("5000"),
-            &CallOptions::new().with_timeout(Duration::from_millis(400)),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::DeadlineExceeded);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_call_cancels_the_handler_on_the_server() {
     let s = setup().await;
     let channel = Channel::new(s.client_app.clone(), name("server"));
@@ -252,4 +230,55 @@ async fn dropping_a_call_cancels_the_handler_on_the_server() {
         .unary::<RawCodec>(&method("Say"), &Bytes::from("after"), &opts())
         .await;
     assert_eq!(reply.unwrap(), "echo:after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_alone_stops_a_handler_at_the_wire_deadline() {
+    // A raw caller that never gives up itself: only the server's clock can end the call.
+    let s = setup().await;
+    let session = within(
+        "raw session",
+        s.client_app.create_session(
+            slim_client::SessionConfig::point_to_point().with_mls(),
+            name("server"),
+        ),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::SystemTime::now() + Duration::from_millis(300);
+    let metadata = [
+        ("rpc-id", "raw-call-1".to_owned()),
+        ("slimrpc-dir", "req".to_owned()),
+        ("service", "test.Echo".to_owned()),
+        ("method", "Hang".to_owned()),
+        ("slimrpc-timeout", slim_rpc::wire::encode_deadline(deadline)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let frame = slim_client::Payload {
+        blob: Bytes::new(),
+        payload_type: Some("msg".to_owned()),
+        metadata,
+    };
+    session.publish(frame).await.unwrap();
+    let end = within("the server's answer", session.recv())
+        .await
+        .expect("session open")
+        .expect("a message");
+    assert_eq!(end.context.metadata.get("rpc-id").unwrap(), "raw-call-1");
+    assert_eq!(
+        end.context.metadata.get("slimrpc-code").map(String::as_str),
+        Some("4"),
+        "DEADLINE_EXCEEDED"
+    );
+    assert!(std::time::SystemTime::now() >= deadline);
+    eventually("handler cancelled", || {
+        Observed::count(&s.observed.saw_cancel) == 1
+    })
+    .await;
+    eventually("handler dropped", || {
+        Observed::count(&s.observed.dropped) == 1
+    })
+    .await;
 }
