@@ -201,6 +201,9 @@ pub struct RpcArgs {
     /// Unary calls before measuring.
     #[arg(long, default_value_t = 1000)]
     pub warmup_calls: u64,
+    /// Session without MLS (the default session, like upstream's clients, has MLS).
+    #[arg(long)]
+    pub no_mls: bool,
     #[command(flatten)]
     pub common: Common,
 }

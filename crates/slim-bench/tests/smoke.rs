@@ -72,13 +72,24 @@ async fn every_scenario_delivers_and_reports_json() {
                 "--extra-subscriptions",
                 "100",
             ]),
+            with(&[
+                "rpc",
+                "--calls",
+                "200",
+                "--concurrency",
+                "4",
+                "--items",
+                "2000",
+                "--warmup-calls",
+                "10",
+            ]),
         ]
     })
     .await
     .expect("runs finish");
 
-    let [pubsub, rtt, fanout] = &runs[..] else {
-        panic!("three reports")
+    let [pubsub, rtt, fanout, rpc] = &runs[..] else {
+        panic!("four reports")
     };
     assert_eq!(pubsub["scenario"], "pubsub");
     assert_eq!(pubsub["label"], "smoke");
@@ -97,6 +108,11 @@ async fn every_scenario_delivers_and_reports_json() {
         fanout["node_memory"]["loaded_kib"].as_u64().is_some(),
         "{fanout}"
     );
+
+    assert_eq!(rpc["scenario"], "rpc");
+    assert_eq!(rpc["rpc"]["unary_calls"], 200, "{rpc}");
+    assert_eq!(rpc["rpc"]["stream_items"], 2000, "{rpc}");
+    assert!(rpc["latency_us"]["p50"].as_f64().is_some(), "{rpc}");
 
     node.shutdown(Duration::from_secs(2)).await;
 }

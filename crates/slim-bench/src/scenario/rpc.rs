@@ -1,7 +1,8 @@
 //! `rpc`: SLIM RPC (`slim-rpc`) through a node — unary calls (calls/s, latency) and a
 //! server stream (items/s) — between two applications, each with its own connection.
 //!
-//! The session is the one RPC channels use by default: reliable, with MLS. Unary calls run
+//! The session is the one RPC channels use by default: reliable, with MLS (`--no-mls` to
+//! measure without). Unary calls run
 //! `--concurrency` at a time on one channel (so on one session), each timed from the call to
 //! its decoded reply; the stream is one server-streaming call of `--items` messages of
 //! `--size` bytes, timed from the call to the end of the stream. The JSON line's `msgs_per_s`
@@ -12,8 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use slim_client::{App, AppConfig, Name};
-use slim_rpc::{CallOptions, Channel, Method, RawCodec, ResponseSink, Server, Status};
+use slim_client::{App, AppConfig, Name, SessionConfig};
+use slim_rpc::{
+    CallOptions, Channel, ChannelConfig, Method, RawCodec, ResponseSink, Server, Status,
+};
 
 use super::{Memory, Run};
 use crate::cli::{RpcArgs, System};
@@ -87,7 +90,11 @@ pub async fn run(run: &Run, args: &RpcArgs) -> Result<Report> {
         Name::new("bench", &run.id, "rpc-client")?,
     )
     .await?;
-    let channel = Channel::new(client_app, server_name);
+    let mut config = ChannelConfig::default();
+    if args.no_mls {
+        config.session = SessionConfig::point_to_point();
+    }
+    let channel = Channel::with_config(client_app, server_name, config);
     let options = CallOptions::new().with_timeout(Duration::from_secs(30));
     channel.connect().await.context("RPC session")?;
     memory.loaded();
@@ -152,7 +159,7 @@ pub async fn run(run: &Run, args: &RpcArgs) -> Result<Report> {
     report.subscribers = 1;
     report.sent = calls;
     report.expected = calls;
-    report.delivered = calls + items;
+    report.delivered = calls;
     report.elapsed_s = unary_elapsed;
     report.msgs_per_s = calls as f64 / unary_elapsed;
     report.bytes_per_s = (calls * common.size as u64) as f64 / unary_elapsed;
