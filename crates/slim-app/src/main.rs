@@ -3,7 +3,8 @@
 //! It plays the roles of the interoperability scenarios (`tests/interop/README.md`,
 //! "Contracts for replacing a role"): same arguments, same JSON events on stdout, exit code
 //! 0 only when the role's own checks passed. So `tests/interop/run.py --role
-//! p2p_initiator="slim-app p2p-initiator"` mixes it with upstream's Python apps. Two more
+//! p2p_initiator="slim-app p2p-initiator"` mixes it with upstream's Python apps (also
+//! `rpc-server` and `rpc-client`, the RPC roles). Two more
 //! roles are for people at a shell: `echo` and `send`.
 //!
 //! ```text
@@ -17,7 +18,8 @@
 //!
 //! Layout: `main.rs` the command line and process plumbing; `common.rs` shared arguments,
 //! connection and payload format; `events.rs` JSON output; `p2p.rs`, `group.rs`,
-//! `groupio.rs` the interop roles; `shell.rs` echo and send.
+//! `groupio.rs` the interop roles; `rpc.rs` the RPC server and client roles (on
+//! `slim-rpc`); `shell.rs` echo and send.
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +28,7 @@ mod events;
 mod group;
 mod groupio;
 mod p2p;
+mod rpc;
 mod shell;
 
 use std::process::ExitCode;
@@ -56,6 +59,12 @@ enum Role {
     /// Join a group when invited, count and check what arrives, optionally publish.
     #[command(name = "group-member", alias = "group_member")]
     GroupMember(group::MemberArgs),
+    /// Serve the RPC service `interop.Echo` until SIGTERM.
+    #[command(name = "rpc-server", alias = "rpc_server")]
+    RpcServer(rpc::ServerArgs),
+    /// Call every method of an `interop.Echo` RPC server and check the answers.
+    #[command(name = "rpc-client", alias = "rpc_client")]
+    RpcClient(rpc::ClientArgs),
     /// Serve every session: answer each message.
     Echo(shell::EchoArgs),
     /// Open a session, send messages (arguments or stdin lines), print the replies.
@@ -69,6 +78,8 @@ impl Role {
             Role::P2pResponder(_) => "p2p_responder",
             Role::GroupModerator(_) => "group_moderator",
             Role::GroupMember(_) => "group_member",
+            Role::RpcServer(_) => "rpc_server",
+            Role::RpcClient(_) => "rpc_client",
             Role::Echo(_) => "echo",
             Role::Send(_) => "send",
         }
@@ -80,6 +91,8 @@ impl Role {
             Role::P2pResponder(a) => &a.common,
             Role::GroupModerator(a) => &a.common,
             Role::GroupMember(a) => &a.common,
+            Role::RpcServer(a) => &a.common,
+            Role::RpcClient(a) => &a.common,
             Role::Echo(a) => &a.common,
             Role::Send(a) => &a.common,
         }
@@ -91,6 +104,8 @@ impl Role {
             Role::P2pResponder(args) => p2p::responder(args).await,
             Role::GroupModerator(args) => group::moderator(args).await,
             Role::GroupMember(args) => group::member(args).await,
+            Role::RpcServer(args) => rpc::server(args).await,
+            Role::RpcClient(args) => rpc::client(args).await,
             Role::Echo(args) => shell::echo(args).await,
             Role::Send(args) => shell::send(args).await,
         }

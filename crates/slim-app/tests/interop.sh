@@ -2,13 +2,16 @@
 # Interoperability of our client stack (slim-app, built on slim-client and slim-session) with
 # upstream's Python apps (slim-bindings 3.3.8), through our own `slim` node.
 #
-# Every role combination of issue 3 runs through tests/interop/run.py with `--role`
+# Every role combination of issues 3 and 4 runs through tests/interop/run.py with `--role`
 # replacements (see tests/interop/README.md, "Contracts for replacing a role"):
 #   1. our P2P initiator  -> upstream responder   (p2p, ff, large)
 #   2. upstream initiator -> our P2P responder    (p2p, ff, large)
 #   3. our group moderator, upstream members      (group, remove)
 #   4. upstream moderator, our group members      (group, remove)
-#   5. only our apps, every role replaced         (p2p, group, remove)
+#   5. only our apps, every role replaced         (p2p, group, remove, rpc)
+#   6. our RPC server, upstream RPC client         (rpc: all four patterns, status, metadata,
+#                                                   deadline)
+#   7. upstream RPC server, our RPC client         (rpc)
 # MLS is on in every scenario. Upstream apps run with SLIM_IDENTITY_BINDING=warn (upstream's
 # own default): `enforce` also requires a `slim-payload-sig` metadata signature on control
 # messages, which we do not produce yet.
@@ -52,7 +55,10 @@ run "upstream moderator, our members" --role group_member="$app group-member" gr
 run "only our apps" \
   --role p2p_initiator="$app p2p-initiator" --role p2p_responder="$app p2p-responder" \
   --role group_moderator="$app group-moderator" --role group_member="$app group-member" \
-  p2p group remove
+  --role rpc_server="$app rpc-server" --role rpc_client="$app rpc-client" \
+  p2p group remove rpc
+run "our RPC server, upstream RPC client" --role rpc_server="$app rpc-server" rpc
+run "upstream RPC server, our RPC client" --role rpc_client="$app rpc-client" rpc
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'interop: FAILED: %s\n' "${failed[@]}" >&2

@@ -217,3 +217,61 @@ fn group_moderator_and_members_with_a_removal() {
         }
     }
 }
+
+#[test]
+fn rpc_client_checks_every_pattern_against_the_rpc_server() {
+    let node = node();
+    let mut server = Role::start(
+        "rpc server",
+        &node,
+        "org/roles/rpcserver",
+        &["rpc-server", "--report-each"],
+    );
+    server.wait("ready");
+    let mut client = Role::start(
+        "rpc client",
+        &node,
+        "org/roles/rpcclient",
+        &[
+            "rpc-client",
+            "--server",
+            "org/roles/rpcserver",
+            "--unary",
+            "5",
+            "--concurrent",
+            "10",
+            "--stream",
+            "1000",
+            "--client-stream",
+            "20",
+            "--bidi",
+            "30",
+            "--fail-code",
+            "9",
+            "--call-timeout",
+            "30",
+        ],
+    );
+    let unary = client.wait("unary");
+    assert!(unary["p50_ms"].is_number(), "{unary}");
+    assert_eq!(client.wait("stream")["items"], 1000);
+    assert_eq!(client.wait("fail")["code"], "FAILED_PRECONDITION");
+    let done = client.done();
+    assert_eq!(done["ok"], true);
+
+    let say = server.wait("call");
+    assert_eq!(say["metadata"]["x-interop"], "slim-rs", "{say}");
+    let remaining = say["deadline_remaining_s"].as_f64().unwrap();
+    assert!(remaining > 0.0 && remaining <= 30.5, "{say}");
+    // SIGTERM: the server reports its calls per method and exits cleanly.
+    let terminated = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let done = server.done();
+    assert_eq!(
+        done["calls"],
+        serde_json::json!({"Say": 15, "Count": 1, "Sum": 1, "Chat": 1, "Fail": 1})
+    );
+}

@@ -32,6 +32,8 @@ pub enum Scenario {
     /// point-to-point session, 1 → 1 throughput with every completion and the order checked,
     /// or a group's fan-out 1 → N; reliable or fire-and-forget, MLS on or off.
     Session(SessionArgs),
+    /// SLIM RPC: unary calls/s and latency, then one server stream's items/s.
+    Rpc(RpcArgs),
 }
 
 impl Scenario {
@@ -42,6 +44,7 @@ impl Scenario {
             Scenario::Rtt(a) => &a.common,
             Scenario::Fanout(a) => &a.common,
             Scenario::Session(a) => &a.common,
+            Scenario::Rpc(a) => &a.common,
         }
     }
 }
@@ -185,6 +188,28 @@ pub struct PubsubArgs {
     /// Subscribers (each its own connection); messages are spread over them.
     #[arg(long = "sub", default_value_t = 1)]
     pub subscribers: u32,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `rpc` options.
+#[derive(Debug, Clone, Args)]
+pub struct RpcArgs {
+    /// Unary calls measured.
+    #[arg(long, default_value_t = 20_000)]
+    pub calls: u64,
+    /// Unary calls in flight at once, on one channel (one session).
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+    /// Items of the measured server stream (each `--size` bytes).
+    #[arg(long, default_value_t = 200_000)]
+    pub items: u64,
+    /// Unary calls before measuring.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup_calls: u64,
+    /// Session without MLS (the default session, like upstream's clients, has MLS).
+    #[arg(long)]
+    pub no_mls: bool,
     #[command(flatten)]
     pub common: Common,
 }

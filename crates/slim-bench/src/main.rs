@@ -7,8 +7,9 @@
 //! (`bench/compare.sh`).
 //!
 //! Layout: `cli` (options), `system` (SLIM and NATS behind one vocabulary), `scenario`
-//! (pubsub, fanout, rtt, and session over `slim-client`'s `App`/`Session` API), `report`
-//! (summary and JSON), `progress` (the bar), `node_memory` (the node's RSS from /proc).
+//! (pubsub, fanout, rtt, session over `slim-client`'s `App`/`Session` API, and rpc over
+//! `slim-rpc`), `report` (summary and JSON), `progress` (the bar), `node_memory` (the node's RSS
+//! from /proc).
 //!
 //! Exit status: 0 when messages were delivered, 1 when none were, 2 on errors.
 

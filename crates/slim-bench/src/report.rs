@@ -49,6 +49,8 @@ pub struct Report {
     pub latency_us: Option<Latency>,
     /// What only the `session` scenario measures.
     pub session: Option<SessionFigures>,
+    /// SLIM RPC figures (rpc only).
+    pub rpc: Option<RpcFigures>,
     /// The node's memory, when `--node-pid` was given.
     pub node_memory: Option<NodeMemory>,
     /// Load average at the start and end (the machine is shared; figures fluctuate with it).
@@ -84,6 +86,23 @@ pub struct SessionFigures {
     /// Milliseconds to connect the applications and establish the session (handshake, MLS
     /// group, invitations).
     pub setup_ms: f64,
+}
+
+/// What the `rpc` scenario measures besides the unary latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpcFigures {
+    /// Unary calls measured.
+    pub unary_calls: u64,
+    /// Unary calls per second.
+    pub unary_calls_per_s: f64,
+    /// Unary calls in flight at once.
+    pub concurrency: u32,
+    /// Items of the server stream.
+    pub stream_items: u64,
+    /// Seconds from the streaming call to the end of its stream.
+    pub stream_elapsed_s: f64,
+    /// Streamed items per second.
+    pub stream_items_per_s: f64,
 }
 
 /// Latency percentiles in microseconds.
@@ -217,6 +236,17 @@ impl Report {
             if let Some(error) = &f.first_error {
                 let _ = writeln!(s, "  first completion error: {error}");
             }
+        }
+        if let Some(r) = &self.rpc {
+            let _ = writeln!(
+                s,
+                "  rpc: {} unary calls/s ({} in flight); stream {} items in {:.3} s = {}items/s",
+                si(r.unary_calls_per_s),
+                r.concurrency,
+                r.stream_items,
+                r.stream_elapsed_s,
+                si(r.stream_items_per_s)
+            );
         }
         if let Some(m) = &self.node_memory {
             let _ = writeln!(

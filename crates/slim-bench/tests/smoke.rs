@@ -75,13 +75,24 @@ async fn every_scenario_delivers_and_reports_json() {
             with(&["session", "--pattern", "rtt", "--mls"]),
             with(&["session", "--pattern", "throughput"]),
             with(&["session", "--pattern", "fanout", "--members", "3"]),
+            with(&[
+                "rpc",
+                "--calls",
+                "200",
+                "--concurrency",
+                "4",
+                "--items",
+                "2000",
+                "--warmup-calls",
+                "10",
+            ]),
         ]
     })
     .await
     .expect("runs finish");
 
-    let [pubsub, rtt, fanout, session_rtt, throughput, group] = &runs[..] else {
-        panic!("six reports")
+    let [pubsub, rtt, fanout, session_rtt, throughput, group, rpc] = &runs[..] else {
+        panic!("seven reports")
     };
     assert_eq!(pubsub["scenario"], "pubsub");
     assert_eq!(pubsub["label"], "smoke");
@@ -131,6 +142,12 @@ async fn every_scenario_delivers_and_reports_json() {
     assert_eq!(group["expected"], group["sent"].as_u64().unwrap() * 3);
     assert!(delivered(group) > 0, "{group}");
     assert_eq!(group["session"]["out_of_order"], 0, "{group}");
+
+    // RPC: every unary call and every streamed item.
+    assert_eq!(rpc["scenario"], "rpc");
+    assert_eq!(rpc["rpc"]["unary_calls"], 200, "{rpc}");
+    assert_eq!(rpc["rpc"]["stream_items"], 2000, "{rpc}");
+    assert!(rpc["latency_us"]["p50"].as_f64().is_some(), "{rpc}");
 
     node.shutdown(Duration::from_secs(2)).await;
 }

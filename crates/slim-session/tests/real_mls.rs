@@ -381,3 +381,59 @@ fn retransmissions_to_one_lagging_member_do_not_cut_the_others_off() {
         assert_eq!(numbers, (0..target).collect::<Vec<_>>(), "reader {reader}");
     }
 }
+
+#[test]
+fn point_to_point_retransmissions_do_not_exhaust_the_peers_ratchet() {
+    // Regression (seen through slim-rpc: a server stream stalled its caller for good):
+    // point-to-point retransmissions were encrypted again, each spending a generation the
+    // peer never decrypts; after a few seconds of lost acknowledgements the sender was more
+    // than mls-rs' 1024 generations ahead and the peer could decrypt nothing more from it.
+    let mut sim = Sim::new(41, NetConfig::perfect());
+    let alice = app(&mut sim, "alice", 1, SECRET, Suite::P256);
+    let bob = app(&mut sim, "bob", 2, SECRET, Suite::P256);
+    let now = sim.now;
+    let (session, done) = sim.endpoints[alice]
+        .layer
+        .create_session(
+            now,
+            SessionConfig::point_to_point().with_mls(),
+            "org/ns/bob".parse().unwrap(),
+        )
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.completion(alice, done).is_some()
+    }));
+    // Bob still receives, but his acknowledgements are lost for three seconds.
+    sim.cut_one_way(bob, alice, true);
+    let mut sent = 0u32;
+    let heal_at = sim.elapsed() + Duration::from_secs(3);
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        while let Ok(Some(_)) =
+            s.try_publish(alice, session, Payload::new(sent.to_be_bytes().to_vec()))
+        {
+            sent += 1;
+        }
+        s.elapsed() >= heal_at
+    }));
+    sim.cut_one_way(bob, alice, false);
+    let target = sent + 600;
+    assert!(
+        sim.run_until(Duration::from_secs(120), |s| {
+            while sent < target {
+                match s.try_publish(alice, session, Payload::new(sent.to_be_bytes().to_vec())) {
+                    Ok(Some(_)) => sent += 1,
+                    _ => break,
+                }
+            }
+            s.read_count(bob, session) >= target as usize
+        }),
+        "bob read {} of {target}",
+        sim.read_count(bob, session)
+    );
+    let got = sim.received_by_sender(bob, session);
+    let numbers: Vec<u32> = got[&sim.endpoints[alice].name]
+        .iter()
+        .map(|p| u32::from_be_bytes(p.as_deref().expect("nothing lost").try_into().unwrap()))
+        .collect();
+    assert_eq!(numbers, (0..target).collect::<Vec<_>>());
+}

@@ -6,8 +6,10 @@
 //! until every expected delivery arrived or delivery stalled for `--drain-timeout`.
 //!
 //! Files: `stream.rs` runs the one-way scenarios (`pubsub`, `fanout`), `rtt.rs` the round
-//! trips, `session/` the scenarios over `slim-client` sessions.
+//! trips, `session/` the scenarios over `slim-client` sessions, `rpc.rs` SLIM RPC calls and
+//! streams (`slim-rpc`).
 
+mod rpc;
 mod rtt;
 mod session;
 mod stream;
@@ -59,6 +61,7 @@ pub async fn run(scenario: &Scenario) -> Result<Report> {
         }
         Scenario::Rtt(args) => rtt::run(&Run::new(&args.common), args).await,
         Scenario::Session(args) => session::run(&Run::new(&args.common), args).await,
+        Scenario::Rpc(args) => rpc::run(&Run::new(&args.common), args).await,
     }
 }
 
@@ -151,6 +154,7 @@ impl Run {
             publish_rate: 0.0,
             latency_us: None,
             session: None,
+            rpc: None,
             node_memory: memory,
             loadavg: [self.started_load.clone(), loadavg()],
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),

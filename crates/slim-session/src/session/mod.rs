@@ -189,7 +189,10 @@ impl Session {
             config.reliability,
             window,
         );
-        if config.kind == SessionKind::Group && config.mls.is_some() {
+        // Any MLS session: a point-to-point peer that stops reading for a while (its inbox
+        // full) would otherwise see fresh encryptions for every retransmission and, past
+        // mls-rs' forward limit, could decrypt nothing more from us.
+        if config.mls.is_some() {
             sender.repeat_sealed();
         }
         let receiver = DataReceiver::new(
@@ -310,10 +313,9 @@ impl Session {
         if broadcast {
             self.liveness.broadcast_sent(ctx.now);
         }
-        // A group's data broadcast is kept as sealed, to be repeated if it must be resent.
-        let repeatable =
-            (broadcast && out.kind == T::Msg && self.config.kind == SessionKind::Group)
-                .then(|| out.message_id());
+        // A data broadcast (to a group, or to the peer) is kept as sealed, to be repeated if
+        // it must be resent (only MLS sessions keep it: see `DataSender::repeat_sealed`).
+        let repeatable = (broadcast && out.kind == T::Msg).then(|| out.message_id());
         let group = match (&mut self.mls, encrypts) {
             (Some(state), true) => match state.group_mut() {
                 Some(group) => Some(group),
