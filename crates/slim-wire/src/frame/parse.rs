@@ -10,7 +10,9 @@
 
 use bytes::Bytes;
 
-use super::{Frame, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
+use std::sync::Arc;
+
+use super::{Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
 use crate::pb::{Field, Fields};
 
 /// Tracks which field numbers (below 64) were already seen in one message.
@@ -114,7 +116,7 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
     }
     let (kind, body_field) = body.ok_or(FrameError::NoMessageType)?;
     let (start, end) = body_field.bytes().ok_or(FrameError::NoMessageType)?;
-    let mut frame = Frame {
+    let mut frame = FrameData {
         kind,
         body: Span::new(body_field.start, body_field.end),
         body_content: Span::new(start, end),
@@ -130,10 +132,12 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
         FrameKind::SubscriptionAck => parse_subscription_ack(buf, &mut frame)?,
     }
     frame.bytes = bytes;
-    Ok(frame)
+    Ok(Frame {
+        data: Arc::new(frame),
+    })
 }
 
-fn parse_subscription(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+fn parse_subscription(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     let message = if frame.kind == FrameKind::Subscribe {
         "Subscribe"
     } else {
@@ -158,7 +162,7 @@ fn parse_subscription(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
     require_routable(frame.header.as_ref())
 }
 
-fn parse_publish(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     let mut seen = Seen::new("Publish");
     let content = frame.body_content;
     for field in Fields::new(buf, content.start as usize, content.end as usize) {
@@ -372,7 +376,7 @@ fn parse_link(buf: &[u8], content: Span) -> Result<(), FrameError> {
     }
 }
 
-fn parse_subscription_ack(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+fn parse_subscription_ack(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     let mut seen = Seen::new("SubscriptionAck");
     let content = frame.body_content;
     for field in Fields::new(buf, content.start as usize, content.end as usize) {
