@@ -31,13 +31,17 @@ pub enum WireType {
 }
 
 /// One field as found on the wire: its number, where it starts (tag included) and its value.
+///
+/// Offsets are `u32`: the walker is only used on frames, which are at most
+/// [`crate::MAX_FRAME_LEN`] bytes, and a small `Field` is cheaper to return from the iterator
+/// for every field of every frame.
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub number: u32,
     /// Offset of the first tag byte in the walked buffer.
-    pub start: usize,
+    pub start: u32,
     /// Offset one past the last byte of the field.
-    pub end: usize,
+    pub end: u32,
     pub value: Value,
 }
 
@@ -47,14 +51,14 @@ pub struct Field {
 pub enum Value {
     Varint(u64),
     Fixed,
-    Bytes { start: usize, end: usize },
+    Bytes { start: u32, end: u32 },
 }
 
 impl Field {
     /// The payload range of a length-delimited field.
     pub fn bytes(&self) -> Option<(usize, usize)> {
         match self.value {
-            Value::Bytes { start, end } => Some((start, end)),
+            Value::Bytes { start, end } => Some((start as usize, end as usize)),
             _ => None,
         }
     }
@@ -69,7 +73,12 @@ impl Field {
 
     /// Length of the whole field on the wire.
     pub fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
+    }
+
+    /// The whole field's byte range in the walked buffer.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
     }
 }
 
@@ -123,6 +132,7 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn next_field(&mut self) -> Result<Field, WireError> {
         let start = self.pos;
         let key = self.varint()?;
@@ -146,8 +156,8 @@ impl<'a> Fields<'a> {
                 }
                 self.pos = data_end;
                 Value::Bytes {
-                    start: data_start,
-                    end: data_end,
+                    start: data_start as u32,
+                    end: data_end as u32,
                 }
             }
             5 => {
@@ -158,8 +168,8 @@ impl<'a> Fields<'a> {
         };
         Ok(Field {
             number,
-            start,
-            end: self.pos,
+            start: start as u32,
+            end: self.pos as u32,
             value,
         })
     }
@@ -168,6 +178,8 @@ impl<'a> Fields<'a> {
 impl Iterator for Fields<'_> {
     type Item = Result<Field, WireError>;
 
+    // Inlined into each parse loop, so the field is never materialised in memory.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.end {
             return None;

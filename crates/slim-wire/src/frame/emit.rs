@@ -120,7 +120,7 @@ fn write_header(
             put_mac(out, tag);
         }
         if !is_replaced(field.number) {
-            out.put_slice(&buf[field.start..field.end]);
+            out.put_slice(&buf[field.range()]);
         }
     }
     if ttl_pending {

@@ -73,10 +73,15 @@ impl Seen {
 
     fn string(&self, buf: &[u8], field: &Field) -> Result<Span, FrameError> {
         let span = self.bytes(field)?;
-        std::str::from_utf8(&buf[span.range()]).map_err(|_| FrameError::NotUtf8 {
-            message: self.message,
-            field: field.number,
-        })?;
+        let text = &buf[span.range()];
+        // Names and tokens are nearly always ASCII, which is checked a word at a time without
+        // the general decoder's setup.
+        if !text.is_ascii() && std::str::from_utf8(text).is_err() {
+            return Err(FrameError::NotUtf8 {
+                message: self.message,
+                field: field.number,
+            });
+        }
         Ok(span)
     }
 }
@@ -118,7 +123,7 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
     let (start, end) = body_field.bytes().ok_or(FrameError::NoMessageType)?;
     let mut frame = FrameData {
         kind,
-        body: Span::new(body_field.start, body_field.end),
+        body: Span::new(body_field.start as usize, body_field.end as usize),
         body_content: Span::new(start, end),
         header: None,
         subscription_id: 0,
@@ -210,7 +215,7 @@ fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameErr
     let mut seen = Seen::new("SLIMHeader");
     let content = seen.bytes(header_field)?;
     let mut header = HeaderView {
-        field: Span::new(header_field.start, header_field.end),
+        field: Span::new(header_field.start as usize, header_field.end as usize),
         content,
         ..HeaderView::default()
     };
