@@ -73,6 +73,7 @@ impl MacKey {
             preimage: Vec::with_capacity(512),
             head: Vec::with_capacity(512),
             head_state: None,
+            last_tag: None,
         }
     }
 }
@@ -83,10 +84,14 @@ const TTL_LEN: usize = 4;
 
 /// Signs and verifies header MACs for one link direction.
 ///
-/// Consecutive messages of a flow have the same preimage up to the TTL, which comes last.
-/// The HMAC state after absorbing that head is kept for the previous message, so a message
-/// whose head matches (checked byte for byte) costs only the hashing of its TTL and the
-/// finalisation: two or three SHA-256 blocks instead of about five for typical names.
+/// Consecutive messages of a flow have the same preimage up to the TTL, which comes last, and
+/// usually the same TTL too: the MAC covers the routing header only, not the session header
+/// or the payload. So two results are kept from the previous message: the HMAC state after
+/// absorbing the head (everything but the TTL), and the tag of the whole preimage. A message
+/// whose preimage is byte for byte the previous one reuses the tag (no hashing at all); one
+/// whose head matches hashes only its TTL and the finalisation (two or three SHA-256 blocks);
+/// any other hashes everything (about five blocks for typical names). HMAC is deterministic,
+/// so the cached tag is exactly the one hashing would give.
 #[derive(Clone, Debug)]
 pub struct HeaderMac {
     key: MacKey,
@@ -95,28 +100,44 @@ pub struct HeaderMac {
     head: Vec<u8>,
     /// The keyed HMAC state after absorbing `head`.
     head_state: Option<HmacSha256>,
+    /// The previous message's TTL bytes and tag (valid while `head_state` is).
+    last_tag: Option<([u8; TTL_LEN], Tag)>,
 }
 
 impl HeaderMac {
     /// The tag of `input`.
     pub fn sign(&mut self, input: &MacInput<'_>) -> Tag {
         input.write_preimage(&self.key.link_id, &mut self.preimage);
-        self.state_for_preimage().finalize().into_bytes().into()
+        self.tag_of_preimage()
     }
 
     /// True when `tag` is the tag of `input`, compared in constant time.
     pub fn verify(&mut self, input: &MacInput<'_>, tag: &[u8]) -> bool {
         input.write_preimage(&self.key.link_id, &mut self.preimage);
-        self.state_for_preimage().verify_slice(tag).is_ok()
+        let expected = self.tag_of_preimage();
+        let Ok(received) = <&Tag>::try_from(tag) else {
+            return false;
+        };
+        // `CtOutput` compares in constant time.
+        hmac::digest::CtOutput::<HmacSha256>::new(expected.into())
+            == hmac::digest::CtOutput::new((*received).into())
     }
 
-    /// The HMAC state having absorbed the whole preimage, reusing the previous message's
-    /// state for the head when it is the same.
-    fn state_for_preimage(&mut self) -> HmacSha256 {
+    /// The tag of the preimage in `self.preimage`, from the cache when possible.
+    fn tag_of_preimage(&mut self) -> Tag {
         let split = self.preimage.len().saturating_sub(TTL_LEN);
         let (head, ttl) = self.preimage.split_at(split);
+        let mut ttl_bytes = [0u8; TTL_LEN];
+        ttl_bytes[..ttl.len()].copy_from_slice(ttl);
         let state = match &self.head_state {
-            Some(state) if self.head == head => state,
+            Some(state) if self.head == head => {
+                if let Some((last_ttl, tag)) = self.last_tag
+                    && last_ttl == ttl_bytes
+                {
+                    return tag;
+                }
+                state
+            }
             _ => {
                 let mut state = self.key.keyed.clone();
                 state.update(head);
@@ -127,7 +148,9 @@ impl HeaderMac {
         };
         let mut mac = state.clone();
         mac.update(ttl);
-        mac
+        let tag: Tag = mac.finalize().into_bytes().into();
+        self.last_tag = Some((ttl_bytes, tag));
+        tag
     }
 
     /// The tag of `frame` as it will be sent with `ttl` (`None` for frames without a header).
@@ -329,6 +352,33 @@ mod tests {
             let sent = Frame::parse(f.to_forwarded_bytes(ttl, Some(&tag))).unwrap();
             assert_eq!(InboundMac::new(Some(&key), true).check(&sent), Ok(()));
         }
+    }
+
+    /// A repeated preimage reuses the previous tag; verification still compares the received
+    /// tag, so a wrong or truncated one fails on a cache hit too.
+    #[test]
+    fn repeated_preimages_reuse_the_tag_and_still_check_it() {
+        let key = MacKey::new("link", &[9u8; 32]);
+        let input = frame(8);
+        let mut signer = key.header_mac();
+        let first = signer.sign_forwarded(&input, 7).unwrap();
+        assert_eq!(signer.sign_forwarded(&input, 7).unwrap(), first);
+        assert!(signer.last_tag.is_some());
+
+        let sent = Frame::parse(input.to_forwarded_bytes(7, Some(&first))).unwrap();
+        let mut wrong = first;
+        wrong[31] ^= 1;
+        let forged = Frame::parse(input.to_forwarded_bytes(7, Some(&wrong))).unwrap();
+        let mut inbound = InboundMac::new(Some(&key), true);
+        for _ in 0..2 {
+            assert_eq!(inbound.check(&sent), Ok(()));
+            assert_eq!(inbound.check(&forged), Err(MacError::Mismatch));
+        }
+        let mut verifier = key.header_mac();
+        let mac_input = sent.mac_input_received().unwrap();
+        assert!(verifier.verify(&mac_input, &first));
+        assert!(!verifier.verify(&mac_input, &first[..31]));
+        assert!(!verifier.verify(&mac_input, &[]));
     }
 
     #[test]

@@ -31,13 +31,17 @@ pub enum WireType {
 }
 
 /// One field as found on the wire: its number, where it starts (tag included) and its value.
+///
+/// Offsets are `u32`: the walker is only used on frames, which are at most
+/// [`crate::MAX_FRAME_LEN`] bytes, and a small `Field` is cheaper to return from the iterator
+/// for every field of every frame.
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub number: u32,
     /// Offset of the first tag byte in the walked buffer.
-    pub start: usize,
+    pub start: u32,
     /// Offset one past the last byte of the field.
-    pub end: usize,
+    pub end: u32,
     pub value: Value,
 }
 
@@ -47,14 +51,14 @@ pub struct Field {
 pub enum Value {
     Varint(u64),
     Fixed,
-    Bytes { start: usize, end: usize },
+    Bytes { start: u32, end: u32 },
 }
 
 impl Field {
     /// The payload range of a length-delimited field.
     pub fn bytes(&self) -> Option<(usize, usize)> {
         match self.value {
-            Value::Bytes { start, end } => Some((start, end)),
+            Value::Bytes { start, end } => Some((start as usize, end as usize)),
             _ => None,
         }
     }
@@ -69,7 +73,12 @@ impl Field {
 
     /// Length of the whole field on the wire.
     pub fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
+    }
+
+    /// The whole field's byte range in the walked buffer.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
     }
 }
 
@@ -91,23 +100,28 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Keys, lengths and most scalars in SLIM messages fit in one byte, so that case is
+    /// checked before the general loop (name hashes take nine or ten bytes).
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, WireError> {
-        let mut value = 0u64;
-        for shift in (0..70).step_by(7) {
-            if self.pos >= self.end {
-                return Err(WireError::Truncated);
-            }
-            let byte = self.buf[self.pos];
+        if self.pos < self.end
+            && let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
             self.pos += 1;
-            if shift == 63 && byte > 1 {
-                return Err(WireError::VarintOverflow);
-            }
-            value |= u64::from(byte & 0x7F) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
+            return Ok(u64::from(byte));
         }
-        Err(WireError::VarintOverflow)
+        self.varint_multi_byte()
+    }
+
+    fn varint_multi_byte(&mut self) -> Result<u64, WireError> {
+        let rest = self
+            .buf
+            .get(self.pos..self.end)
+            .ok_or(WireError::Truncated)?;
+        let (value, len) = decode_varint(rest)?;
+        self.pos += len;
+        Ok(value)
     }
 
     fn skip_fixed(&mut self, len: usize) -> Result<(), WireError> {
@@ -118,6 +132,7 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn next_field(&mut self) -> Result<Field, WireError> {
         let start = self.pos;
         let key = self.varint()?;
@@ -141,8 +156,8 @@ impl<'a> Fields<'a> {
                 }
                 self.pos = data_end;
                 Value::Bytes {
-                    start: data_start,
-                    end: data_end,
+                    start: data_start as u32,
+                    end: data_end as u32,
                 }
             }
             5 => {
@@ -153,8 +168,8 @@ impl<'a> Fields<'a> {
         };
         Ok(Field {
             number,
-            start,
-            end: self.pos,
+            start: start as u32,
+            end: self.pos as u32,
             value,
         })
     }
@@ -163,6 +178,8 @@ impl<'a> Fields<'a> {
 impl Iterator for Fields<'_> {
     type Item = Result<Field, WireError>;
 
+    // Inlined into each parse loop, so the field is never materialised in memory.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.end {
             return None;
@@ -174,6 +191,28 @@ impl Iterator for Fields<'_> {
         }
         Some(field)
     }
+}
+
+/// Decodes the varint at the start of `bytes`: its value and encoded length.
+#[inline]
+fn decode_varint(bytes: &[u8]) -> Result<(u64, usize), WireError> {
+    let mut value = 0u64;
+    let mut index = 0;
+    while index < 10 {
+        let Some(&byte) = bytes.get(index) else {
+            return Err(WireError::Truncated);
+        };
+        // The tenth byte holds bit 63 only.
+        if index == 9 && byte > 1 {
+            return Err(WireError::VarintOverflow);
+        }
+        value |= u64::from(byte & 0x7F) << (7 * index);
+        index += 1;
+        if byte < 0x80 {
+            return Ok((value, index));
+        }
+    }
+    Err(WireError::VarintOverflow)
 }
 
 /// Encoded length of a varint.
@@ -225,6 +264,44 @@ mod tests {
             fields.end = buf.len();
             assert_eq!(fields.varint(), Ok(value));
         }
+    }
+
+    /// The byte-at-a-time decoder the fast one replaced, kept as the reference.
+    fn reference_varint(bytes: &[u8]) -> Result<(u64, usize), WireError> {
+        let mut value = 0u64;
+        for (index, shift) in (0..70).step_by(7).enumerate() {
+            let byte = *bytes.get(index).ok_or(WireError::Truncated)?;
+            if shift == 63 && byte > 1 {
+                return Err(WireError::VarintOverflow);
+            }
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok((value, index + 1));
+            }
+        }
+        Err(WireError::VarintOverflow)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn varint_decoding_matches_the_reference(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![0x80u8..=0xFF, 0u8..=0x7F, 0u8..=2], 0..14)
+        ) {
+            proptest::prop_assert_eq!(decode_varint(&bytes), reference_varint(&bytes));
+        }
+    }
+
+    #[test]
+    fn ten_byte_varints_hold_bit_63_only() {
+        let mut max = vec![0xFF; 9];
+        max.push(0x01);
+        assert_eq!(decode_varint(&max), Ok((u64::MAX, 10)));
+        max[9] = 0x02;
+        assert_eq!(decode_varint(&max), Err(WireError::VarintOverflow));
+        assert_eq!(decode_varint(&[0xFF; 11]), Err(WireError::VarintOverflow));
+        assert_eq!(decode_varint(&[0xFF; 9]), Err(WireError::Truncated));
+        assert_eq!(decode_varint(&[]), Err(WireError::Truncated));
     }
 
     #[test]

@@ -25,14 +25,14 @@ fn is_replaced(number: u32) -> bool {
 impl Frame {
     /// Encoded length of [`Frame::encode_forwarded`]'s output for these arguments.
     pub fn forwarded_len(&self, ttl: u32, with_mac: bool) -> usize {
-        match &self.header {
-            None => self.bytes.len(),
+        match &self.data.header {
+            None => self.data.bytes.len(),
             Some(header) => {
                 let header_len = new_header_len(header, ttl, with_mac);
-                let body_len =
-                    self.body_content.len() - header.field.len() + bytes_field_len(1, header_len);
-                self.bytes.len() - self.body.len()
-                    + bytes_field_len(self.kind.field_number(), body_len)
+                let body_len = self.data.body_content.len() - header.field.len()
+                    + bytes_field_len(1, header_len);
+                self.data.bytes.len() - self.data.body.len()
+                    + bytes_field_len(self.data.kind.field_number(), body_len)
             }
         }
     }
@@ -41,28 +41,32 @@ impl Frame {
     /// the header MAC, process-local fields are dropped. Frames without a header (link, ack)
     /// are copied unchanged.
     pub fn encode_forwarded(&self, out: &mut impl BufMut, ttl: u32, mac: Option<&[u8; MAC_LEN]>) {
-        let Some(header) = &self.header else {
-            out.put_slice(&self.bytes);
+        let Some(header) = &self.data.header else {
+            out.put_slice(&self.data.bytes);
             return;
         };
-        let buf: &[u8] = &self.bytes;
+        let buf: &[u8] = &self.data.bytes;
         let header_len = new_header_len(header, ttl, mac.is_some());
         let body_len =
-            self.body_content.len() - header.field.len() + bytes_field_len(1, header_len);
+            self.data.body_content.len() - header.field.len() + bytes_field_len(1, header_len);
 
         // Message: fields before the body arm, the body arm, fields after it.
-        out.put_slice(&buf[..self.body.start as usize]);
-        put_key(out, self.kind.field_number(), WireType::LengthDelimited);
+        out.put_slice(&buf[..self.data.body.start as usize]);
+        put_key(
+            out,
+            self.data.kind.field_number(),
+            WireType::LengthDelimited,
+        );
         put_varint(out, body_len as u64);
 
         // Body: fields before the header, the header, fields after it.
-        out.put_slice(&buf[self.body_content.start as usize..header.field.start as usize]);
+        out.put_slice(&buf[self.data.body_content.start as usize..header.field.start as usize]);
         put_key(out, 1, WireType::LengthDelimited);
         put_varint(out, header_len as u64);
         write_header(out, buf, header, ttl, mac);
-        out.put_slice(&buf[header.field.end as usize..self.body_content.end as usize]);
+        out.put_slice(&buf[header.field.end as usize..self.data.body_content.end as usize]);
 
-        out.put_slice(&buf[self.body.end as usize..]);
+        out.put_slice(&buf[self.data.body.end as usize..]);
     }
 
     /// [`Frame::encode_forwarded`] into a fresh buffer.
@@ -116,7 +120,7 @@ fn write_header(
             put_mac(out, tag);
         }
         if !is_replaced(field.number) {
-            out.put_slice(&buf[field.start..field.end]);
+            out.put_slice(&buf[field.range()]);
         }
     }
     if ttl_pending {

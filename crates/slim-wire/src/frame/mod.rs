@@ -16,6 +16,8 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use prost::Message as _;
 
@@ -173,9 +175,21 @@ pub struct SessionInfo {
     pub message_id: u32,
 }
 
-/// A validated, encoded `Message`. Cheap to clone: the bytes are shared.
+/// A validated, encoded `Message`. Cheap to clone and to move: it is one pointer to the
+/// shared bytes and their parsed view.
+///
+/// The view (header offsets, both names' hashes, the session header) is about 350 bytes.
+/// A frame is moved through several queues between the socket that received it and the one
+/// that sends it, and fanned out by cloning, so it lives behind one reference count: a move
+/// copies 8 bytes and a clone is one atomic increment, for one allocation per received frame.
 #[derive(Debug, Clone)]
 pub struct Frame {
+    data: Arc<FrameData>,
+}
+
+/// What [`Frame::parse`] found, shared by every clone of a frame.
+#[derive(Debug)]
+pub(crate) struct FrameData {
     bytes: Bytes,
     kind: FrameKind,
     /// The `message_type` arm (key and length included).
@@ -200,46 +214,46 @@ impl Frame {
 
     /// Decodes the whole message (payload included) into prost types.
     pub fn decode(&self) -> Result<proto::Message, prost::DecodeError> {
-        proto::Message::decode(self.bytes.clone())
+        proto::Message::decode(self.data.bytes.clone())
     }
 
     /// The encoded bytes, exactly as received.
     pub fn bytes(&self) -> &Bytes {
-        &self.bytes
+        &self.data.bytes
     }
 
     /// Encoded length in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.data.bytes.len()
     }
 
     /// Never true: a valid frame has at least its message type.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.data.bytes.is_empty()
     }
 
     /// Which kind of message this is.
     pub fn kind(&self) -> FrameKind {
-        self.kind
+        self.data.kind
     }
 
     /// The subscription id of a subscribe, unsubscribe or subscription ack (0 otherwise).
     pub fn subscription_id(&self) -> u64 {
-        self.subscription_id
+        self.data.subscription_id
     }
 
     /// The session header of a publish.
     pub fn session(&self) -> Option<SessionInfo> {
-        self.session
+        self.data.session
     }
 
     /// True for kinds that carry a routing header (publish, subscribe, unsubscribe).
     pub fn has_header(&self) -> bool {
-        self.header.is_some()
+        self.data.header.is_some()
     }
 
     fn slice(&self, span: Span) -> &[u8] {
-        &self.bytes[span.range()]
+        &self.data.bytes[span.range()]
     }
 
     fn name_key(view: Option<&NameView>) -> Option<NameKey> {
@@ -253,22 +267,22 @@ impl Frame {
 
     /// Routing key of the destination (always present on frames with a header).
     pub fn destination(&self) -> Option<NameKey> {
-        Self::name_key(self.header.as_ref()?.destination.as_ref())
+        Self::name_key(self.data.header.as_ref()?.destination.as_ref())
     }
 
     /// Routing key of the source (always present on frames with a header).
     pub fn source(&self) -> Option<NameKey> {
-        Self::name_key(self.header.as_ref()?.source.as_ref())
+        Self::name_key(self.data.header.as_ref()?.source.as_ref())
     }
 
     /// The source with its strings, for logs and the control plane (allocates).
     pub fn source_name(&self) -> Option<Name> {
-        self.full_name(self.header.as_ref()?.source.as_ref()?)
+        self.full_name(self.data.header.as_ref()?.source.as_ref()?)
     }
 
     /// The destination with its strings, for logs and the control plane (allocates).
     pub fn destination_name(&self) -> Option<Name> {
-        self.full_name(self.header.as_ref()?.destination.as_ref()?)
+        self.full_name(self.data.header.as_ref()?.destination.as_ref()?)
     }
 
     fn full_name(&self, view: &NameView) -> Option<Name> {
@@ -284,7 +298,8 @@ impl Frame {
     /// The sender's identity token (empty when none).
     pub fn identity(&self) -> &str {
         // Validated as UTF-8 by `parse`.
-        self.header
+        self.data
+            .header
             .as_ref()
             .and_then(|h| std::str::from_utf8(self.slice(h.identity)).ok())
             .unwrap_or("")
@@ -292,33 +307,33 @@ impl Frame {
 
     /// Header fanout: 1 (or 0) picks one output, more delivers to every match.
     pub fn fanout(&self) -> u32 {
-        self.header.as_ref().map_or(0, |h| h.fanout)
+        self.data.header.as_ref().map_or(0, |h| h.fanout)
     }
 
     /// Remaining hops as received.
     pub fn ttl(&self) -> u32 {
-        self.header.as_ref().map_or(0, |h| h.ttl)
+        self.data.header.as_ref().map_or(0, |h| h.ttl)
     }
 
     /// Process-local "install this route via connection" index; honour only from local
     /// connections.
     pub fn recv_from(&self) -> Option<u64> {
-        self.header.as_ref()?.recv_from
+        self.data.header.as_ref()?.recv_from
     }
 
     /// Process-local "send out on connection" index; honour only from local connections.
     pub fn forward_to(&self) -> Option<u64> {
-        self.header.as_ref()?.forward_to
+        self.data.header.as_ref()?.forward_to
     }
 
     /// The header's error flag.
     pub fn error_flag(&self) -> Option<bool> {
-        self.header.as_ref()?.error
+        self.data.header.as_ref()?.error
     }
 
     /// The received header MAC, if any.
     pub fn header_mac(&self) -> Option<&[u8]> {
-        let span = self.header.as_ref()?.mac?;
+        let span = self.data.header.as_ref()?.mac?;
         Some(self.slice(span))
     }
 
@@ -333,7 +348,7 @@ impl Frame {
 
     /// MAC input as the sender signed it: every value exactly as on the wire.
     pub fn mac_input_received(&self) -> Option<MacInput<'_>> {
-        let h = self.header.as_ref()?;
+        let h = self.data.header.as_ref()?;
         Some(MacInput {
             source: self.name_ref(h.source.as_ref()),
             destination: self.name_ref(h.destination.as_ref()),

@@ -10,7 +10,9 @@
 
 use bytes::Bytes;
 
-use super::{Frame, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
+use std::sync::Arc;
+
+use super::{Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
 use crate::pb::{Field, Fields};
 
 /// Tracks which field numbers (below 64) were already seen in one message.
@@ -71,10 +73,15 @@ impl Seen {
 
     fn string(&self, buf: &[u8], field: &Field) -> Result<Span, FrameError> {
         let span = self.bytes(field)?;
-        std::str::from_utf8(&buf[span.range()]).map_err(|_| FrameError::NotUtf8 {
-            message: self.message,
-            field: field.number,
-        })?;
+        let text = &buf[span.range()];
+        // Names and tokens are nearly always ASCII, which is checked a word at a time without
+        // the general decoder's setup.
+        if !text.is_ascii() && std::str::from_utf8(text).is_err() {
+            return Err(FrameError::NotUtf8 {
+                message: self.message,
+                field: field.number,
+            });
+        }
         Ok(span)
     }
 }
@@ -114,9 +121,9 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
     }
     let (kind, body_field) = body.ok_or(FrameError::NoMessageType)?;
     let (start, end) = body_field.bytes().ok_or(FrameError::NoMessageType)?;
-    let mut frame = Frame {
+    let mut frame = FrameData {
         kind,
-        body: Span::new(body_field.start, body_field.end),
+        body: Span::new(body_field.start as usize, body_field.end as usize),
         body_content: Span::new(start, end),
         header: None,
         subscription_id: 0,
@@ -130,10 +137,12 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
         FrameKind::SubscriptionAck => parse_subscription_ack(buf, &mut frame)?,
     }
     frame.bytes = bytes;
-    Ok(frame)
+    Ok(Frame {
+        data: Arc::new(frame),
+    })
 }
 
-fn parse_subscription(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+fn parse_subscription(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     let message = if frame.kind == FrameKind::Subscribe {
         "Subscribe"
     } else {
@@ -158,7 +167,7 @@ fn parse_subscription(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
     require_routable(frame.header.as_ref())
 }
 
-fn parse_publish(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     let mut seen = Seen::new("Publish");
     let content = frame.body_content;
     for field in Fields::new(buf, content.start as usize, content.end as usize) {
@@ -206,7 +215,7 @@ fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameErr
     let mut seen = Seen::new("SLIMHeader");
     let content = seen.bytes(header_field)?;
     let mut header = HeaderView {
-        field: Span::new(header_field.start, header_field.end),
+        field: Span::new(header_field.start as usize, header_field.end as usize),
         content,
         ..HeaderView::default()
     };
@@ -372,7 +381,7 @@ fn parse_link(buf: &[u8], content: Span) -> Result<(), FrameError> {
     }
 }
 
-fn parse_subscription_ack(buf: &[u8], frame: &mut Frame) -> Result<(), FrameError> {
+fn parse_subscription_ack(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     let mut seen = Seen::new("SubscriptionAck");
     let content = frame.body_content;
     for field in Fields::new(buf, content.start as usize, content.end as usize) {

@@ -382,3 +382,9 @@ proptest! {
         }
     }
 }
+
+/// A frame is moved through several queues per hop: it must stay one pointer.
+#[test]
+fn a_frame_is_one_pointer() {
+    assert_eq!(std::mem::size_of::<Frame>(), std::mem::size_of::<usize>());
+}
