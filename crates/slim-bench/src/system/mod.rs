@@ -77,8 +77,9 @@ pub enum Client {
 pub enum Publisher {
     /// A SLIM frame built once; each send is a cheap clone.
     Slim(slim::SlimPublisher),
-    /// A NATS subject and payload.
-    Nats(nats::NatsPublisher),
+    /// A NATS subject and payload (boxed: a SLIM frame is one pointer, so this variant would
+    /// size the enum).
+    Nats(Box<nats::NatsPublisher>),
 }
 
 /// The receiving end of a client.
@@ -143,7 +144,9 @@ impl Client {
     ) -> Result<Publisher> {
         Ok(match self {
             Client::Slim(c) => Publisher::Slim(c.publisher(to, delivery, payload)?),
-            Client::Nats(c) => Publisher::Nats(c.publisher(to, delivery, payload, wants_reply)),
+            Client::Nats(c) => {
+                Publisher::Nats(Box::new(c.publisher(to, delivery, payload, wants_reply)))
+            }
         })
     }
 
