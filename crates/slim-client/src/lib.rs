@@ -71,8 +71,8 @@ pub use error::{ConnectError, SessionError};
 pub use session::{Completion, Message, Messages, Session};
 
 pub use slim_session::{
-    CloseReason, CompletionError, LayerConfig, MemberStatus, MessageContext, MessageError,
-    MlsSettings, ParticipantInfo, Payload, Retries, Role, SessionConfig, SessionId, SessionInfo,
-    SessionKind,
+    CloseReason, CompletionError, Delivery, LayerConfig, MemberStatus, MessageContext,
+    MessageError, MlsSettings, ParticipantInfo, Payload, Retries, Role, SessionConfig, SessionId,
+    SessionInfo, SessionKind,
 };
 pub use slim_wire::{InstanceId, Name};

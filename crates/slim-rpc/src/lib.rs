@@ -70,6 +70,7 @@
 //! # Layout
 //!
 //! - [`wire`]: frame format, metadata keys, deadlines.
+//! - `frames.rs`: reading a session's RPC frames in batches, shared by client and server.
 //! - `status.rs`: [`Code`], [`Status`]. `codec.rs`: [`Codec`], [`ProstCodec`], [`RawCodec`].
 //! - `streaming.rs`: [`Streaming`], a call's message stream.
 //! - `client/`: [`Channel`], [`CallOptions`], [`RequestSink`].
@@ -80,6 +81,7 @@
 
 mod client;
 mod codec;
+mod frames;
 pub mod group;
 pub mod server;
 mod status;

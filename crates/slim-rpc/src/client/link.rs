@@ -20,6 +20,7 @@ use slim_client::{Name, Payload, Session, SessionError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::frames::FrameReader;
 use crate::status::Status;
 use crate::wire::{FrameKind, Inbound};
 
@@ -29,9 +30,6 @@ pub(crate) struct Received {
     pub source: Name,
     pub kind: FrameKind,
 }
-
-/// Frames a reader takes from the session per wake-up.
-const READ_BATCH: usize = 64;
 
 /// The calls waiting for frames on one session.
 #[derive(Debug, Default)]
@@ -152,39 +150,18 @@ async fn read(
     dead: Arc<AtomicBool>,
     stop: CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(READ_BATCH);
-    'reading: loop {
-        let count = tokio::select! {
-            () = stop.cancelled() => break 'reading,
-            count = session.recv_many(&mut batch, READ_BATCH) => count,
-        };
-        if count == 0 {
-            break;
+    let mut frames = FrameReader::new(session.clone());
+    while let Some(frame) = frames.next(&stop).await {
+        if frame.request {
+            // Another caller's request echoed by a group session.
+            continue;
         }
-        for delivery in batch.drain(..) {
-            let message = match delivery {
-                Ok(message) => message,
-                Err(lost) => {
-                    // A message the session could not recover; its call (unknown: the
-                    // metadata was lost with it) ends by its deadline or the session's end.
-                    tracing::warn!(%lost, "RPC frame lost");
-                    continue;
-                }
-            };
-            let Some(frame) = Inbound::parse(message) else {
-                continue;
-            };
-            if frame.request {
-                // Another caller's request echoed by a group session.
-                continue;
-            }
-            let stopped = tokio::select! {
-                () = stop.cancelled() => true,
-                () = dispatch(&table, frame) => false,
-            };
-            if stopped {
-                break 'reading;
-            }
+        let stopped = tokio::select! {
+            () = stop.cancelled() => true,
+            () = dispatch(&table, frame) => false,
+        };
+        if stopped {
+            break;
         }
     }
     dead.store(true, Ordering::Release);

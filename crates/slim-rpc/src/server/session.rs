@@ -15,11 +15,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::link::Received;
+use crate::frames::FrameReader;
 use crate::server::Shared;
 use crate::server::call;
 use crate::wire::{FrameKind, Inbound};
-
-const READ_BATCH: usize = 64;
 
 /// A running call, as its session's reader knows it.
 #[derive(Debug)]
@@ -91,29 +90,10 @@ pub(super) async fn serve_session(session: Session, shared: Arc<Shared>) {
         session: session.clone(),
         shared: shared.clone(),
     };
-    let mut batch = Vec::with_capacity(READ_BATCH);
-    'reading: loop {
-        let count = tokio::select! {
-            () = shared.stop.cancelled() => break 'reading,
-            count = session.recv_many(&mut batch, READ_BATCH) => count,
-        };
-        if count == 0 {
-            break;
-        }
-        for delivery in batch.drain(..) {
-            let message = match delivery {
-                Ok(message) => message,
-                Err(lost) => {
-                    tracing::warn!(%lost, "RPC request frame lost");
-                    continue;
-                }
-            };
-            let Some(frame) = Inbound::parse(message) else {
-                continue;
-            };
-            if frame.request {
-                on_request_frame(&scope, frame).await;
-            }
+    let mut frames = FrameReader::new(session);
+    while let Some(frame) = frames.next(&shared.stop).await {
+        if frame.request {
+            on_request_frame(&scope, frame).await;
         }
     }
     scope.stop.cancel();
