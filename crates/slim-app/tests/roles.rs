@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -17,25 +16,10 @@ const APP: &str = env!("CARGO_BIN_EXE_slim-app");
 const SECRET: &str = "slim-app-role-tests-secret-of-32-bytes-or-more";
 const WAIT: Duration = Duration::from_secs(90);
 
-/// The `slim` node binary: `$SLIM_NODE_BIN`, or next to this test's deps folder.
-fn slim_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLIM_NODE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("slim");
-    assert!(
-        path.exists(),
-        "the slim node binary is missing at {}: build it with `cargo build -p slim-node --bin slim`",
-        path.display()
-    );
-    path
-}
-
 fn node() -> NodeProcess {
     let mut spec = NodeSpec::new("slim-app-tests");
     spec.log_level = "info".into();
-    NodeProcess::start(slim_binary(), spec).unwrap()
+    NodeProcess::start(slim_testkit::slim_node_binary(), spec).unwrap()
 }
 
 /// A role process whose stdout events are collected as they come.

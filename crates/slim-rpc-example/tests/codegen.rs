@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -91,20 +90,6 @@ impl Tools for ToolBox {
     }
 }
 
-fn slim_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLIM_NODE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("slim");
-    assert!(
-        path.exists(),
-        "the slim node binary is missing at {}: build it with `cargo build -p slim-node --bin slim`",
-        path.display()
-    );
-    path
-}
-
 async fn app(node: &NodeProcess, service: &str) -> App {
     let mut config = AppConfig::new(node.endpoint());
     config.link.backoff = slim_transport::config::BackoffConfig::Fixed {
@@ -123,7 +108,7 @@ async fn app(node: &NodeProcess, service: &str) -> App {
 async fn the_generated_client_calls_the_generated_server_in_every_pattern() {
     let mut spec = NodeSpec::new("rpc-codegen");
     spec.log_level = "warn".into();
-    let node = NodeProcess::start(slim_binary(), spec).unwrap();
+    let node = NodeProcess::start(slim_testkit::slim_node_binary(), spec).unwrap();
     let server_app = app(&node, "tools").await;
     let server = Server::builder()
         .add_service(ToolsServer::new(ToolBox))

@@ -19,4 +19,4 @@ pub mod process;
 pub mod raw;
 pub mod scrape;
 
-pub use process::{ClientSpec, NodeProcess, NodeSpec, ServerSpec};
+pub use process::{ClientSpec, NodeProcess, NodeSpec, ServerSpec, slim_node_binary};

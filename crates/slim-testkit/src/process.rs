@@ -305,3 +305,27 @@ impl Drop for NodeProcess {
         self.kill();
     }
 }
+
+/// The `slim` node binary, for tests of packages other than `slim-node` (cargo hands
+/// `CARGO_BIN_EXE_slim` only to that package's own tests): `$SLIM_NODE_BIN`, or `slim` in the
+/// profile folder above the calling test's `deps/` folder, which a workspace build (what
+/// `scripts/test.sh` runs first) produces. A missing binary panics with the command that
+/// builds it, which is the clearest failure a test can give.
+pub fn slim_node_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SLIM_NODE_BIN") {
+        return PathBuf::from(path);
+    }
+    let profile = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
+    let Some(path) = profile.map(|profile| profile.join("slim")) else {
+        panic!("cannot locate target/<profile>/ from the test executable: set SLIM_NODE_BIN");
+    };
+    assert!(
+        path.exists(),
+        "the slim node binary is missing at {}: build it with `cargo build -p slim-node --bin slim` \
+         (or set SLIM_NODE_BIN)",
+        path.display()
+    );
+    path
+}

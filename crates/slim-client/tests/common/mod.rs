@@ -1,13 +1,12 @@
 //! Shared by the process tests: the `slim` node binary, nodes and applications.
 //!
 //! The node binary belongs to another package (`slim-node`), so cargo does not hand its
-//! path to these tests: it is `$SLIM_NODE_BIN`, or `slim` next to this test's deps folder
-//! (`target/<profile>/slim`), which `cargo build --workspace` (what `scripts/test.sh` runs
-//! first) produces. A missing binary fails the test with the command that builds it.
+//! path to these tests: `slim_testkit::slim_node_binary` finds it (`$SLIM_NODE_BIN`, or
+//! `target/<profile>/slim`, which `cargo build --workspace` produces first in
+//! `scripts/test.sh`). A missing binary fails the test with the command that builds it.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use slim_client::{App, AppConfig, Name};
@@ -18,27 +17,6 @@ pub const SECRET: &str = "process-test-secret-of-at-least-32-bytes";
 
 /// Generous bound on waits that should take milliseconds (CI machines are slow).
 pub const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The `slim` node binary.
-pub fn slim_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLIM_NODE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/slim
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("slim"))
-        .expect("test executable in target/<profile>/deps");
-    assert!(
-        path.exists(),
-        "the slim node binary is missing at {}: build it with `cargo build -p slim-node --bin slim` \
-         (or set SLIM_NODE_BIN)",
-        path.display()
-    );
-    path
-}
 
 /// Logs of the code under test, on `RUST_LOG` (for example
 /// `RUST_LOG=slim_session=debug,slim_client=debug`), captured per test.
@@ -54,7 +32,7 @@ pub fn node() -> NodeProcess {
     logs();
     let mut spec = NodeSpec::new("client-tests");
     spec.log_level = "info".into();
-    NodeProcess::start(slim_binary(), spec).expect("node starts")
+    NodeProcess::start(slim_testkit::slim_node_binary(), spec).expect("node starts")
 }
 
 /// `org/ns/<service>`.

@@ -7,7 +7,6 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -31,31 +30,11 @@ pub fn method(name: &'static str) -> Method {
     Method::from_static(SERVICE, name)
 }
 
-/// The `slim` node binary.
-pub fn slim_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLIM_NODE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("slim"))
-        .expect("test executable in target/<profile>/deps");
-    assert!(
-        path.exists(),
-        "the slim node binary is missing at {}: build it with `cargo build -p slim-node --bin slim` \
-         (or set SLIM_NODE_BIN)",
-        path.display()
-    );
-    path
-}
-
 /// A node on a free loopback port.
 pub fn node() -> NodeProcess {
     let mut spec = NodeSpec::new("rpc-tests");
     spec.log_level = "warn".into();
-    NodeProcess::start(slim_binary(), spec).expect("node starts")
+    NodeProcess::start(slim_testkit::slim_node_binary(), spec).expect("node starts")
 }
 
 /// `org/ns/<service>`.
