@@ -9,11 +9,13 @@
 //! | further request frame | encoded request | `rpc-id`, `slimrpc-dir=req` |
 //! | end of the request stream | empty | `rpc-id`, `slimrpc-dir=req`, `slimrpc-code=0` |
 //! | cancellation (ours) | UTF-8 reason | `rpc-id`, `slimrpc-dir=req`, `slimrpc-code=1` (caller cancelled) or `4` (caller's deadline passed) |
-//! | response frame | encoded response | `rpc-id` |
-//! | end of the response | empty | `rpc-id`, `slimrpc-code=0` |
+//! | response frame | encoded response (of a stream) | `rpc-id` |
+//! | end of the response | empty after a stream; the encoded response of a unary or client-streaming call | `rpc-id`, `slimrpc-code=0` |
 //! | error | UTF-8 message | `rpc-id`, `slimrpc-code=<1..16>` |
 //!
-//! `rpc-id` is a UUIDv4 per call; `slimrpc-timeout` is the absolute deadline in seconds since
+//! A single response travels in its end frame: one message per reply instead of a response
+//! frame and an empty end (upstream 3.3.8 clients read a payload on the OK end as the
+//! response, and our clients read both forms). `rpc-id` is a UUIDv4 per call; `slimrpc-timeout` is the absolute deadline in seconds since
 //! the UNIX epoch, as the text of an `f64` (upstream's form). A status code appears only on
 //! terminal frames. Servers act only on frames with `slimrpc-dir=req`, which is how they skip
 //! responses and echoes in group sessions and upstream's redundant second end-of-stream
@@ -203,11 +205,12 @@ pub(crate) fn response_data(rpc_id: &str, blob: Bytes) -> Payload {
     payload(blob, base_metadata(rpc_id, false, 0))
 }
 
-/// The end of a response: OK, or an error with its message.
-pub(crate) fn response_end(rpc_id: &str, result: &Result<(), Status>) -> Payload {
+/// The end of a response: OK (carrying the single response of a unary or client-streaming
+/// call, or empty after a stream), or an error with its message.
+pub(crate) fn response_end(rpc_id: &str, result: &Result<Bytes, Status>) -> Payload {
     let mut metadata = base_metadata(rpc_id, false, 1);
     let (code, blob) = match result {
-        Ok(()) => (Code::Ok, Bytes::new()),
+        Ok(blob) => (Code::Ok, blob.clone()),
         Err(status) => {
             // An error must never read as success on the wire.
             let code = if status.code() == Code::Ok {
@@ -227,8 +230,8 @@ pub(crate) fn response_end(rpc_id: &str, result: &Result<(), Status>) -> Payload
 pub(crate) enum FrameKind {
     /// A message of the stream.
     Data(Bytes),
-    /// The end of the stream: OK (with any payload it carried, which old upstream servers
-    /// used for a unary response), or an error.
+    /// The end of the stream: OK (with the single response of a unary or client-streaming
+    /// call when it carries one), or an error.
     End(Result<Bytes, Status>),
 }
 

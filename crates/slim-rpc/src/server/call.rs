@@ -193,13 +193,16 @@ async fn run(future: BoxFuture<Result<Option<Bytes>, Status>>, context: &Context
 /// Sends the call's end to its caller.
 async fn finish(scope: &SessionScope, context: &Context, responder: &Responder, ended: Ended) {
     let end = match ended {
-        Ended::Returned(Ok(Some(blob))) => {
+        // A single response travels in the end frame: one message instead of two. An empty
+        // one keeps its own frame: an empty OK end reads as "no response" to some clients.
+        Ended::Returned(Ok(Some(blob))) if blob.is_empty() => {
             if responder.data(blob).await.is_err() {
                 return;
             }
-            Ok(())
+            Ok(Bytes::new())
         }
-        Ended::Returned(Ok(None)) => Ok(()),
+        Ended::Returned(Ok(Some(blob))) => Ok(blob),
+        Ended::Returned(Ok(None)) => Ok(Bytes::new()),
         Ended::Returned(Err(status)) => Err(status),
         Ended::Deadline => Err(Status::deadline_exceeded(format!(
             "{} did not finish before its deadline",

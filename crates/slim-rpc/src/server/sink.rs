@@ -44,8 +44,9 @@ impl Responder {
         self.send(wire::response_data(&self.rpc_id, blob)).await
     }
 
-    /// The end of the response: OK or the error.
-    pub async fn end(&self, result: &Result<(), Status>) -> Result<(), Status> {
+    /// The end of the response: OK (with the single response, or empty after a stream) or
+    /// the error.
+    pub async fn end(&self, result: &Result<Bytes, Status>) -> Result<(), Status> {
         self.send(wire::response_end(&self.rpc_id, result)).await
     }
 }

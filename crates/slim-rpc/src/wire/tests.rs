@@ -123,9 +123,17 @@ fn responses_have_no_direction_and_a_code_only_at_the_end() {
     let data = response_data("id-1", Bytes::from_static(b"out"));
     assert!(!data.metadata.contains_key(DIRECTION));
     assert!(!data.metadata.contains_key(CODE));
-    let ok = response_end("id-1", &Ok(()));
+    let ok = response_end("id-1", &Ok(Bytes::new()));
     assert_eq!(ok.metadata[CODE], "0");
     assert!(ok.blob.is_empty());
+    // A unary response rides in its end frame.
+    let reply = response_end("id-1", &Ok(Bytes::from_static(b"reply")));
+    assert_eq!(reply.metadata[CODE], "0");
+    let inbound = Inbound::parse(received(reply)).unwrap();
+    assert_eq!(
+        inbound.kind,
+        FrameKind::End(Ok(Bytes::from_static(b"reply")))
+    );
     let failed = response_end("id-1", &Err(Status::not_found("no tool")));
     assert_eq!(failed.metadata[CODE], "5");
     assert_eq!(&failed.blob[..], b"no tool");
