@@ -163,7 +163,7 @@ impl ChannelCore {
                 ));
             }
         };
-        let rpc_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        let rpc_id = new_rpc_id();
         let rx = link.register(rpc_id.clone(), self.config.response_buffer, single)?;
         let guard = CallGuard::new(link, rpc_id, deadline.local);
         let header = CallHeader {
@@ -179,6 +179,16 @@ impl ChannelCore {
             deadline,
         })
     }
+}
+
+/// A fresh call id: a UUIDv4 as upstream uses, from the thread's RNG (`Uuid::new_v4` asks the
+/// operating system for every id, a system call per call).
+fn new_rpc_id() -> Arc<str> {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    Arc::from(
+        uuid.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
+    )
 }
 
 /// A call registered on a link, nothing sent yet.
@@ -363,4 +373,20 @@ where
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_rpc_id;
+
+    #[test]
+    fn call_ids_are_distinct_uuid_v4() {
+        let first = new_rpc_id();
+        let parsed = uuid::Uuid::parse_str(&first).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(first.len(), 36);
+        assert_eq!(&*first, first.to_lowercase());
+        assert_ne!(first, new_rpc_id());
+    }
 }
