@@ -36,8 +36,8 @@
 //! - **One session, many calls.** A [`Channel`] opens one session to the server's name on
 //!   its first call (point-to-point, reliable, MLS: what upstream's clients use) and
 //!   multiplexes every call on it by `rpc-id`. A reader task hands each received frame to
-//!   its call's bounded queue; the server runs one reader per accepted session and one task
-//!   per call. Ordering within a call comes from the session's per-source ordering.
+//!   its call's bounded queue; the server runs one reader per accepted session, which runs
+//!   each call until it first waits and then gives it a task of its own. Ordering within a call comes from the session's per-source ordering.
 //! - **Flow control is the session's.** Queues are bounded; when a call's queue is full the
 //!   reader waits, the session stops acknowledging, and the sender's window closes. Memory
 //!   stays bounded; the price is that a caller who stops reading a stream slows the other

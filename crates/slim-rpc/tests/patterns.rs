@@ -110,6 +110,31 @@ async fn every_status_code_reaches_the_caller_with_its_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_fails_only_its_own_call() {
+    let s = setup().await;
+    let channel = Channel::new(s.client_app.clone(), name("server"));
+    let short = CallOptions::new().with_timeout(Duration::from_millis(500));
+    let status = within(
+        "panicking call",
+        channel.unary::<RawCodec>(&method("Panic"), &Bytes::new(), &short),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    // The session's reader survived: later calls on the same session are answered.
+    for i in 0..3 {
+        let request = Bytes::from(format!("after-{i}"));
+        let reply = within(
+            "call after the panic",
+            channel.unary::<RawCodec>(&method("Say"), &request, &opts()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply, format!("echo:after-{i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_unary_calls_share_one_session() {
     let s = setup().await;
     let channel = Channel::new(s.client_app.clone(), name("server"));

@@ -6,7 +6,9 @@
 //! when either fires, the context is cancelled first and then the handler's future is
 //! dropped, so the handler stops at its next await point.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -39,8 +41,13 @@ enum Ended {
     Deadline,
 }
 
-/// Starts a call from its first frame.
-pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
+/// Starts a call from its first frame: the call's execution, or `None` when it was refused
+/// or needs nothing more.
+pub(super) fn start(
+    scope: &SessionScope,
+    frame: Inbound,
+    header: CallHeader,
+) -> Option<BoxFuture<()>> {
     let rpc_id: Arc<str> = Arc::from(frame.rpc_id.as_str());
     let responder = Responder::new(scope.session.clone(), &frame.source, rpc_id.clone());
     let refuse = |status: Status| {
@@ -55,7 +62,7 @@ pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
             "unknown method {}",
             header.method
         )));
-        return;
+        return None;
     };
     let remaining = header
         .deadline
@@ -65,7 +72,7 @@ pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
         refuse(Status::deadline_exceeded(
             "the deadline passed before the call arrived",
         ));
-        return;
+        return None;
     }
     let idempotency_key = header
         .idempotency_key
@@ -75,7 +82,7 @@ pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
         refuse(Status::invalid_argument(
             "idempotency keys apply to methods with a single response (unary, client streaming)",
         ));
-        return;
+        return None;
     }
     let cancel = scope.stop.child_token();
     let mut requests = None;
@@ -94,14 +101,14 @@ pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
             }
             Input::Stream(rx)
         }
-        (false, FrameKind::End(Err(_))) => return,
+        (false, FrameKind::End(Err(_))) => return None,
     };
     {
         let mut calls = scope.calls();
         if calls.active.len() >= scope.shared.config.max_calls_per_session {
             drop(calls);
             refuse(Status::resource_exhausted("too many calls on this session"));
-            return;
+            return None;
         }
         calls.active.insert(
             rpc_id.clone(),
@@ -124,7 +131,8 @@ pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
         cancel,
     });
     let scope = scope.clone();
-    scope.shared.tasks.clone().spawn(async move {
+    let tasks = scope.shared.tasks.clone();
+    let call = async move {
         let ended = match context.idempotency_key() {
             Some(key) => {
                 let key = key.to_owned();
@@ -137,7 +145,30 @@ pub(super) fn start(scope: &SessionScope, frame: Inbound, header: CallHeader) {
         };
         finish(&scope, &context, &responder, ended).await;
         scope.calls().finish(&rpc_id);
-    });
+    };
+    Some(Box::pin(tasks.track_future(call)))
+}
+
+/// Runs a call on the session's reader until it first has to wait, and only then gives it a
+/// task of its own. Most unary handlers answer without waiting: they then cost no task, and
+/// their reply leaves without a hand-over to another task (on a multi-threaded runtime often
+/// the wake-up of another thread). A handler that computes for long before its first await
+/// holds up its session's reader meanwhile — as it would hold up a runtime thread anyway. A
+/// handler that panics loses only its own call, as it would in a task of its own.
+pub(super) async fn run_inline_or_spawn(mut call: BoxFuture<()>) {
+    let polled = std::future::poll_fn(|cx| {
+        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+            call.as_mut().poll(cx)
+        })))
+    })
+    .await;
+    match polled {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            tokio::spawn(call);
+        }
+        Err(_) => tracing::error!("an RPC handler panicked; its call is abandoned"),
+    }
 }
 
 /// The handler's future for its input.
@@ -176,7 +207,16 @@ fn handler_future(
 }
 
 /// Runs a handler until it returns, is cancelled, or its deadline passes.
-async fn run(future: BoxFuture<Result<Option<Bytes>, Status>>, context: &Context) -> Ended {
+async fn run(mut future: BoxFuture<Result<Option<Bytes>, Status>>, context: &Context) -> Ended {
+    if context.is_cancelled() {
+        return Ended::Cancelled;
+    }
+    // Most handlers finish without waiting: try once before arming the deadline's timer and
+    // the cancellation watch (the deadline had not passed when the call started).
+    let first = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return Ended::Returned(result);
+    }
     let ended = tokio::select! {
         biased;
         () = context.cancelled() => Ended::Cancelled,

@@ -4,10 +4,11 @@
 //! Build one with [`Server::builder`], registering handlers per method (or whole generated
 //! services with [`ServerBuilder::add_service`]), then [`Server::serve`] an [`App`]. Every
 //! session invitation the application receives is accepted (point-to-point or group, with
-//! whatever reliability and MLS the caller chose); each session gets a reader that starts a
-//! task per call, routes the call's later frames to it by `rpc-id`, and cancels it when the
-//! caller cancels, the deadline passes (`DEADLINE_EXCEEDED`), the session ends or the
-//! server shuts down. Unknown methods get `UNIMPLEMENTED`.
+//! whatever reliability and MLS the caller chose); each session gets a reader that starts
+//! each call (running it until it first waits, then in a task of its own, so a handler that
+//! answers at once costs no task), routes the call's later frames to it by `rpc-id`, and
+//! cancels it when the caller cancels, the deadline passes (`DEADLINE_EXCEEDED`), the
+//! session ends or the server shuts down. Unknown methods get `UNIMPLEMENTED`.
 //!
 //! Layout: this file the server and its builder; `handler.rs` handlers as stored;
 //! `context.rs` the handler's [`Context`]; `sink.rs` how responses are sent;

@@ -125,7 +125,9 @@ async fn on_request_frame(scope: &SessionScope, frame: Inbound) {
         }
         Action::Start => match frame.header() {
             Some(header) if !matches!(frame.kind, FrameKind::End(Err(_))) => {
-                call::start(scope, frame, header)
+                if let Some(call) = call::start(scope, frame, header) {
+                    call::run_inline_or_spawn(call).await;
+                }
             }
             // Not a first frame (a late end, a cancellation of a call we never saw).
             _ => tracing::debug!(rpc_id = %frame.rpc_id, "frame for an unknown call dropped"),

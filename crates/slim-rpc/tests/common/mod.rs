@@ -182,6 +182,12 @@ pub fn test_server(observed: Arc<Observed>) -> Server {
                 Ok(Bytes::new())
             }
         })
+        .unary::<RawCodec, _, _>(method("Panic"), |_request: Bytes, _ctx| async move {
+            if std::hint::black_box(true) {
+                panic!("a handler that panics");
+            }
+            Ok(Bytes::new())
+        })
         .unary::<RawCodec, _, _>(method("Slow"), |request: Bytes, _ctx| async move {
             let ms: u64 = parse(&request)?;
             tokio::time::sleep(Duration::from_millis(ms)).await;
