@@ -7,7 +7,9 @@
 #   REPEATS=5 CASES="pubsub:-s:64 rtt:-s:64" bench/ab.sh /tmp/slim.before target/release/slim
 #
 # A case is a scenario and its arguments joined with ':' (default: 1→1 pubsub at 64 B and
-# 4 KiB, rtt at 64 B, each for DURATION=3s).
+# 4 KiB, rtt at 64 B, each for DURATION=3s). OLD_NODE_CONFIG and NEW_NODE_CONFIG, if set, are
+# YAML put before each node's generated configuration (e.g. $'runtime:\n  n_cores: 1\n'), to
+# compare settings of one binary.
 set -euo pipefail
 OLD=$1 NEW=$2
 BENCH=${3:-$(dirname "$0")/../target/release/slim-bench}
@@ -21,9 +23,10 @@ NODE=""
 cleanup() { [ -n "$NODE" ] && kill "$NODE" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-start() { # binary -> sets NODE, PORT
+start() { # binary, extra leading config -> sets NODE, PORT
   PORT=$(free_port)
-  printf 'tracing:\n  log_level: warn\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: 127.0.0.1:%s\n' "$PORT" > "$WORK/node.yaml"
+  printf '%s' "$2" > "$WORK/node.yaml"
+  printf 'tracing:\n  log_level: warn\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: 127.0.0.1:%s\n' "$PORT" >> "$WORK/node.yaml"
   "$1" --config "$WORK/node.yaml" > "$WORK/node.log" 2>&1 &
   NODE=$!
   local deadline=$((SECONDS + 20))
@@ -37,8 +40,9 @@ echo "uptime: $(uptime)"
 : > "$WORK/results"
 for repeat in $(seq 1 "$REPEATS"); do
   for which in old new; do
-    bin=$OLD; [ "$which" = new ] && bin=$NEW
-    start "$bin"
+    bin=$OLD extra=${OLD_NODE_CONFIG:-}
+    [ "$which" = new ] && bin=$NEW extra=${NEW_NODE_CONFIG:-}
+    start "$bin" "$extra"
     for case in $CASES; do
       # shellcheck disable=SC2086
       line=$("$BENCH" ${case//:/ } -e "http://127.0.0.1:$PORT" -d "$DURATION" --warmup 500ms --json --no-progress | tail -n 1)

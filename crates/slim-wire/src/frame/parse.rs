@@ -13,7 +13,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use super::{Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
-use crate::pb::{Field, Fields};
+use crate::pb::{Field, Fields, decode_varint};
 
 /// Tracks which field numbers (below 64) were already seen in one message.
 struct Seen {
@@ -264,6 +264,14 @@ fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameErr
 }
 
 fn parse_name(buf: &[u8], span: Span) -> Result<NameView, FrameError> {
+    match parse_usual_name(buf, span) {
+        Some(view) => Ok(view),
+        None => parse_any_name(buf, span),
+    }
+}
+
+/// The general walk over a `Name`: any field order, omitted fields, unknown fields.
+fn parse_any_name(buf: &[u8], span: Span) -> Result<NameView, FrameError> {
     let mut seen = Seen::new("Name");
     let mut view = NameView::default();
     for field in Fields::new(buf, span.start as usize, span.end as usize) {
@@ -403,4 +411,194 @@ fn parse_subscription_ack(buf: &[u8], frame: &mut FrameData) -> Result<(), Frame
         }
     }
     Ok(())
+}
+
+/// The two names are most of a frame's fields, and nearly every sender (prost, upstream, us)
+/// writes them in one layout: `EncodedName` with its three components and, optionally, a
+/// `NameId` of two non-zero halves, then optionally a `StringName` with three non-empty
+/// strings, each field once, in field order. This reads exactly that layout in one pass,
+/// without the general walk's per-field dispatch and duplicate tracking. Anything else (another
+/// order, a zero field proto3 omitted, unknown fields, anything malformed or not UTF-8) returns
+/// `None` and the general walk decides, so what is accepted or rejected, and with which
+/// error, never depends on this path.
+fn parse_usual_name(buf: &[u8], span: Span) -> Option<NameView> {
+    let mut name = Cursor::new(buf, span)?;
+    let mut encoded = Cursor::new(buf, name.delimited(0x0a)?)?;
+    let components = [
+        encoded.varint_field(0x08)?,
+        encoded.varint_field(0x10)?,
+        encoded.varint_field(0x18)?,
+    ];
+    let id = if encoded.is_done() {
+        None
+    } else {
+        let mut id = Cursor::new(buf, encoded.delimited(0x22)?)?;
+        let halves = (id.varint_field(0x08)?, id.varint_field(0x10)?);
+        id.finish()?;
+        encoded.finish()?;
+        Some(halves)
+    };
+    let strings = if name.is_done() {
+        None
+    } else {
+        let mut strings = Cursor::new(buf, name.delimited(0x12)?)?;
+        let parts = [
+            strings.string(0x0a)?,
+            strings.string(0x12)?,
+            strings.string(0x1a)?,
+        ];
+        strings.finish()?;
+        name.finish()?;
+        Some(parts)
+    };
+    Some(NameView {
+        encoded: Some(components),
+        id,
+        strings,
+    })
+}
+
+/// A reader over one message's bytes for [`parse_usual_name`]: every step either matches the
+/// expected layout or gives `None`.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8], span: Span) -> Option<Self> {
+        let (pos, end) = (span.start as usize, span.end as usize);
+        (pos <= end && end <= buf.len()).then_some(Cursor { buf, pos, end })
+    }
+
+    fn is_done(&self) -> bool {
+        self.pos == self.end
+    }
+
+    fn finish(&self) -> Option<()> {
+        self.is_done().then_some(())
+    }
+
+    /// Consumes `key` (a one-byte field key) if it is next.
+    fn key(&mut self, key: u8) -> Option<()> {
+        if self.pos < self.end && self.buf.get(self.pos) == Some(&key) {
+            self.pos += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let (value, len) = decode_varint(self.buf.get(self.pos..self.end)?).ok()?;
+        self.pos += len;
+        Some(value)
+    }
+
+    fn varint_field(&mut self, key: u8) -> Option<u64> {
+        self.key(key)?;
+        self.varint()
+    }
+
+    /// The payload of the length-delimited field `key`, which must fit in this message.
+    fn delimited(&mut self, key: u8) -> Option<Span> {
+        self.key(key)?;
+        let len = usize::try_from(self.varint()?).ok()?;
+        let start = self.pos;
+        let end = start.checked_add(len)?;
+        if end > self.end {
+            return None;
+        }
+        self.pos = end;
+        Some(Span::new(start, end))
+    }
+
+    /// A non-empty UTF-8 string field.
+    fn string(&mut self, key: u8) -> Option<Span> {
+        let span = self.delimited(key)?;
+        let text = self.buf.get(span.range())?;
+        let valid = !text.is_empty() && (text.is_ascii() || std::str::from_utf8(text).is_ok());
+        valid.then_some(span)
+    }
+}
+
+#[cfg(test)]
+mod usual_name_tests {
+    //! The fast path must agree with the general walk whenever it answers.
+    use prost::Message as _;
+
+    use super::*;
+    use crate::proto;
+
+    fn name(id: Option<(u64, u64)>, strings: Option<[&str; 3]>) -> Vec<u8> {
+        proto::Name {
+            name: Some(proto::EncodedName {
+                component_0: 0x9e37_79b9_7f4a_7c15,
+                component_1: 300,
+                component_2: u64::MAX,
+                name_id: id.map(|(id_0, id_1)| proto::NameId { id_0, id_1 }),
+            }),
+            str_name: strings.map(|[a, b, c]| proto::StringName {
+                str_component_0: a.into(),
+                str_component_1: b.into(),
+                str_component_2: c.into(),
+            }),
+        }
+        .encode_to_vec()
+    }
+
+    fn assert_same(buf: &[u8], span: Span) {
+        let Some(fast) = parse_usual_name(buf, span) else {
+            return;
+        };
+        let general =
+            parse_any_name(buf, span).expect("the fast path accepted what the walk rejects");
+        assert_eq!(fast.encoded, general.encoded);
+        assert_eq!(fast.id, general.id);
+        assert_eq!(fast.strings, general.strings);
+    }
+
+    #[test]
+    fn the_usual_layouts_take_the_fast_path_and_agree() {
+        for bytes in [
+            name(Some((u64::MAX, 1)), Some(["org", "ns", "svc"])),
+            name(Some((1, 2)), None),
+            name(None, Some(["a", "é", "c"])),
+            name(None, None),
+        ] {
+            let span = Span::new(0, bytes.len());
+            assert!(parse_usual_name(&bytes, span).is_some());
+            assert_same(&bytes, span);
+        }
+    }
+
+    #[test]
+    fn other_layouts_fall_back() {
+        // A zero half is omitted by proto3, an empty string too: both leave the usual layout.
+        for bytes in [
+            name(Some((0, 7)), None),
+            name(None, Some(["org", "", "svc"])),
+        ] {
+            let span = Span::new(0, bytes.len());
+            assert!(parse_usual_name(&bytes, span).is_none());
+            assert!(parse_any_name(&bytes, span).is_ok());
+        }
+    }
+
+    #[test]
+    fn every_single_byte_corruption_is_agreed_on() {
+        let bytes = name(Some((u64::MAX, 1)), Some(["org", "ns", "svc"]));
+        for index in 0..bytes.len() {
+            for value in [
+                0x00, 0x01, 0x02, 0x08, 0x0a, 0x12, 0x22, 0x7f, 0x80, 0xc3, 0xff,
+            ] {
+                let mut corrupt = bytes.clone();
+                corrupt[index] = value;
+                for end in [corrupt.len(), index + 1] {
+                    assert_same(&corrupt, Span::new(0, end));
+                }
+            }
+        }
+    }
 }
