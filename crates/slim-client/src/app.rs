@@ -111,9 +111,8 @@ impl AppBuilder {
         data_plane.post_quantum = config.post_quantum_link;
         data_plane.inbox_capacity = config.inbox_capacity;
         data_plane.ack_timeout = config.subscription_timeout;
-        // The driver reads the link itself (no task in between); it runs before the
-        // application's own subscription so that the acknowledgement is read.
-        let (client, inbox) = DataPlaneClient::connect_direct(data_plane).await?;
+        let (client, inbox) = DataPlaneClient::connect(data_plane).await?;
+        client.subscribe(&me).await?;
 
         let layer = SessionLayer::builder(
             me.clone(),
@@ -124,8 +123,6 @@ impl AppBuilder {
         .seed(rand_core::OsRng.next_u64())
         .build(Instant::now(), SystemTime::now())?;
         let commands = driver::spawn(layer, client.clone(), inbox, config);
-        // On failure, dropping `commands` stops the driver, which closes the link.
-        client.subscribe(&me).await?;
         Ok(App {
             inner: Arc::new(AppInner {
                 name: me,

@@ -1,6 +1,5 @@
 //! The task that owns a client's link: receives, resolves acknowledgements, fills the inbox,
-//! and reconnects. With a direct inbox it hands each link's receiving half to the inbox
-//! instead of reading it, and waits for the inbox to report the link's end.
+//! and reconnects.
 
 use std::sync::Arc;
 
@@ -10,7 +9,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::DataPlaneConfig;
-use super::inbox::Handover;
 use super::state::Shared;
 
 /// Frames taken from the link per wake-up.
@@ -34,63 +32,28 @@ impl Drop for DriverGuard {
     }
 }
 
-/// Where received frames go.
-pub(super) enum Sink {
-    /// This task reads the link and queues frames for the inbox.
-    Queue(mpsc::Sender<Frame>),
-    /// The inbox reads the link itself.
-    Direct(mpsc::Sender<Handover>),
-}
-
-impl Sink {
-    /// Resolves once nobody can take frames any more (a direct inbox was dropped); never for
-    /// a queue, whose driver keeps resolving subscription acknowledgements regardless.
-    async fn closed(&self) {
-        match self {
-            Sink::Queue(_) => std::future::pending().await,
-            Sink::Direct(links) => links.closed().await,
-        }
-    }
-}
-
 /// Starts the driver with an established first link.
 pub(super) fn spawn(
     shared: Arc<Shared>,
     config: DataPlaneConfig,
     local: LocalNode,
     first: Link,
-    sink: Sink,
+    inbox: mpsc::Sender<Frame>,
 ) -> DriverGuard {
     shared.set_sender(Some(first.sender.clone()));
     shared.generation.send_replace(1);
     let task = tokio::spawn(async move {
-        tokio::select! {
-            () = run(&shared, config, local, first, &sink) => {}
-            () = sink.closed() => {}
-        }
-        disconnected(&shared);
-    });
-    DriverGuard { task }
-}
-
-async fn run(
-    shared: &Arc<Shared>,
-    config: DataPlaneConfig,
-    local: LocalNode,
-    first: Link,
-    inbox: &Sink,
-) {
-    {
         let Link {
             sender, receiver, ..
         } = first;
         drop(sender);
-        consume(shared, receiver, inbox).await;
-        disconnected(shared);
+        receive(&shared, receiver, &inbox).await;
+        disconnected(&shared);
         if !config.reconnect {
             return;
         }
-        let shared = &**shared;
+        let shared = &shared;
+        let inbox = &inbox;
         let error = slim_transport::reconnect(
             config.link.clone(),
             local,
@@ -99,7 +62,9 @@ async fn run(
         )
         .await;
         tracing::error!(%error, "data-plane client stopped reconnecting");
-    }
+        disconnected(shared);
+    });
+    DriverGuard { task }
 }
 
 fn disconnected(shared: &Shared) {
@@ -109,7 +74,7 @@ fn disconnected(shared: &Shared) {
 
 /// One reconnected link: restore subscriptions, announce the new generation once they are
 /// acknowledged, receive until the link ends.
-async fn session(shared: &Shared, link: Link, inbox: &Sink) {
+async fn session(shared: &Shared, link: Link, inbox: &mpsc::Sender<Frame>) {
     let Link {
         sender, receiver, ..
     } = link;
@@ -140,28 +105,13 @@ async fn session(shared: &Shared, link: Link, inbox: &Sink) {
         }
         shared.generation.send_modify(|g| *g += 1);
     };
-    let received = consume(shared, receiver, inbox);
+    let received = receive(shared, receiver, inbox);
     tokio::pin!(received);
     tokio::select! {
         () = &mut received => {}
         () = announce => received.await,
     }
     disconnected(shared);
-}
-
-/// Lets the link be read until it ends: here, or by a direct inbox.
-async fn consume(shared: &Shared, receiver: LinkReceiver, sink: &Sink) {
-    match sink {
-        Sink::Queue(inbox) => receive(shared, receiver, inbox).await,
-        Sink::Direct(links) => {
-            let (ended, end) = oneshot::channel();
-            if links.send((receiver, ended)).await.is_ok() {
-                // An error means the inbox dropped the link (or was dropped): the link is
-                // gone either way.
-                let _ = end.await;
-            }
-        }
-    }
 }
 
 /// Reads the link until it ends.
@@ -185,8 +135,7 @@ async fn receive(shared: &Shared, mut receiver: LinkReceiver, inbox: &mpsc::Send
     }
 }
 
-/// Resolves a subscription acknowledgement's waiter.
-pub(super) fn resolve(shared: &Shared, frame: &Frame) {
+fn resolve(shared: &Shared, frame: &Frame) {
     let result = match frame.decode().ok().and_then(|m| m.message_type) {
         Some(proto::message::MessageType::SubscriptionAck(ack)) if ack.success => Ok(()),
         Some(proto::message::MessageType::SubscriptionAck(ack)) => Err(ack.error),

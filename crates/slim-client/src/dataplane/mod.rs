@@ -9,8 +9,7 @@
 //! reporting itself connected again.
 //!
 //! Layout: this file holds the handle and its settings; `driver.rs` the link task; `inbox.rs`
-//! the receiving end (queued by the link task, or reading the link itself); `state.rs` the
-//! state shared between handles and the driver.
+//! the receiving end; `state.rs` the state shared between handles and the driver.
 
 mod driver;
 mod inbox;
@@ -110,41 +109,13 @@ impl DataPlaneClient {
         let link = slim_transport::dial(&config.link, &local, ConnectionType::Edge).await?;
         let shared = Arc::new(Shared::new(config.name.clone(), config.ack_timeout));
         let (inbox_tx, inbox_rx) = mpsc::channel(config.inbox_capacity.max(1));
-        let sink = driver::Sink::Queue(inbox_tx);
-        let guard = driver::spawn(shared.clone(), config.clone(), local, link, sink);
+        let guard = driver::spawn(shared.clone(), config.clone(), local, link, inbox_tx);
         Ok((
             DataPlaneClient {
                 shared: shared.clone(),
                 _owner: Arc::new(guard),
             },
             Inbox::new(inbox_rx, config.name),
-        ))
-    }
-
-    /// [`DataPlaneClient::connect`] with an inbox that reads the link itself (one task hop
-    /// less per received batch). Subscription acknowledgements are then resolved only while
-    /// the inbox is read, so its owner must read it continuously, also while it waits for a
-    /// `subscribe`; the link is not read at all otherwise (the node holds the traffic).
-    pub(crate) async fn connect_direct(
-        config: DataPlaneConfig,
-    ) -> Result<(DataPlaneClient, Inbox), DialError> {
-        let local = LocalNode {
-            node_id: String::new(),
-            deployment_name: String::new(),
-            post_quantum: config.post_quantum,
-        };
-        let link = slim_transport::dial(&config.link, &local, ConnectionType::Edge).await?;
-        let shared = Arc::new(Shared::new(config.name.clone(), config.ack_timeout));
-        // One link at a time: the driver task waits for the inbox to finish each one.
-        let (links_tx, links_rx) = mpsc::channel(1);
-        let sink = driver::Sink::Direct(links_tx);
-        let guard = driver::spawn(shared.clone(), config.clone(), local, link, sink);
-        Ok((
-            DataPlaneClient {
-                shared: shared.clone(),
-                _owner: Arc::new(guard),
-            },
-            Inbox::direct(shared, links_rx, config.name),
         ))
     }
 
