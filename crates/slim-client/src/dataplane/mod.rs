@@ -208,7 +208,7 @@ impl DataPlaneClient {
         payload: Bytes,
     ) -> Result<(), SendError> {
         let message = builders::publish(&self.shared_name(), destination, fanout, "msg", payload);
-        let frame = Frame::from_message(&message).map_err(|e| SendError::Invalid(e.to_string()))?;
+        let frame = Frame::build(&message).map_err(|e| SendError::Invalid(e.to_string()))?;
         self.send_frame(frame).await
     }
 

@@ -255,7 +255,7 @@ impl Driver {
             if tracing::enabled!(tracing::Level::TRACE) {
                 trace_message("sending", &message);
             }
-            let frame = match Frame::from_message(&message) {
+            let frame = match Frame::build(&message) {
                 Ok(frame) => frame,
                 Err(error) => {
                     tracing::warn!(%error, "session layer produced an invalid message; dropped");

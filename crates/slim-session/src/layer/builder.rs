@@ -157,6 +157,7 @@ impl SessionLayerBuilder {
             closed_set: HashSet::new(),
             leftovers: VecDeque::new(),
             transmit_blocked: HashSet::new(),
+            names: crate::wire::NameCache::default(),
         })
     }
 }

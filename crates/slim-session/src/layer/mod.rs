@@ -102,6 +102,8 @@ pub struct SessionLayer {
     /// first; read with `recv` until empty, or dropped with `discard`.
     leftovers: VecDeque<(SessionId, VecDeque<Delivery>)>,
     transmit_blocked: HashSet<SessionId>,
+    /// Recent senders' names, so received names are not hashed and copied again.
+    names: wire::NameCache,
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -258,7 +260,7 @@ impl SessionLayer {
     /// Handles one message received from the node. Anything that is not a valid session
     /// message for this application is counted and dropped.
     pub fn handle_message(&mut self, now: Instant, message: proto::Message) {
-        let inbound = match Inbound::parse(message) {
+        let inbound = match Inbound::parse_with(message, &mut self.names) {
             Ok(inbound) => inbound,
             Err(error) => {
                 if !matches!(error, wire::InboundError::NotPublish) {

@@ -67,7 +67,16 @@ pub(crate) struct Inbound {
 
 impl Inbound {
     /// Validates a decoded message as a session message.
+    #[cfg(test)]
     pub fn parse(message: proto::Message) -> Result<Self, InboundError> {
+        Self::parse_with(message, &mut super::NameCache::default())
+    }
+
+    /// [`Inbound::parse`], resolving the names through the layer's cache of recent names.
+    pub fn parse_with(
+        message: proto::Message,
+        names: &mut super::NameCache,
+    ) -> Result<Self, InboundError> {
         let Some(proto::message::MessageType::Publish(publish)) = &message.message_type else {
             return Err(InboundError::NotPublish);
         };
@@ -79,13 +88,13 @@ impl Inbound {
             .session
             .as_ref()
             .ok_or(InboundError::Missing("session header"))?;
-        let source = Name::from_proto(
+        let source = names.resolve(
             header
                 .source
                 .as_ref()
                 .ok_or(InboundError::Missing("source"))?,
         )?;
-        let destination = Name::from_proto(
+        let destination = names.resolve(
             header
                 .destination
                 .as_ref()
@@ -139,6 +148,18 @@ impl Inbound {
     /// The sender's identity token as carried (unverified).
     pub fn identity(&self) -> &str {
         self.header().map_or("", |h| h.identity.as_str())
+    }
+
+    /// Takes the identity token out of the message (leaving it empty).
+    pub fn take_identity(&mut self) -> String {
+        match &mut self.message.message_type {
+            Some(proto::message::MessageType::Publish(publish)) => publish
+                .header
+                .as_mut()
+                .map(|h| std::mem::take(&mut h.identity))
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
     }
 
     /// The end-to-end header signature, when present.

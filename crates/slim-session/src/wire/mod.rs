@@ -7,10 +7,12 @@
 //!   ready for identity, signature and encryption.
 //! - `commands.rs`: constructors of the command payloads, one per message type.
 //! - `inbound.rs`: `Inbound`, the validated view of a received session message.
+//! - `names.rs`: `NameCache`, recent senders' names reused instead of parsed again.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;
 mod inbound;
+mod names;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +24,7 @@ use slim_wire::proto::{self, SessionMessageType, SessionType};
 
 pub(crate) use commands::*;
 pub(crate) use inbound::{Inbound, InboundError};
+pub(crate) use names::NameCache;
 
 /// Metadata key of a group `publish_to` (reply to one member, outside the ordered stream).
 pub const PUBLISH_TO: &str = "PUBLISH_TO";

@@ -8,9 +8,11 @@
 //! another link, [`Frame::encode_forwarded`] writes it with the new TTL and that link's MAC,
 //! dropping the process-local fields and copying every other byte verbatim.
 //!
-//! Layout: `parse.rs` validates and builds the view, `emit.rs` re-encodes, `tests.rs` checks
+//! Layout: `parse.rs` validates and builds the view, `build.rs` encodes our own messages and
+//! records the view as it writes, `emit.rs` re-encodes, `tests.rs` checks
 //! both against prost.
 
+mod build;
 mod emit;
 mod parse;
 #[cfg(test)]

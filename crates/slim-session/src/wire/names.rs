@@ -1,0 +1,120 @@
+//! [`NameCache`]: the names of recent senders, so a received message's names are not hashed
+//! and allocated again.
+//!
+//! `Name::from_proto` checks that the three strings of a name hash to its encoded components
+//! (three XXH64 runs) and copies them into a new shared allocation. A session layer receives
+//! nearly all of its traffic from a handful of names (its peers, its channels, itself), so
+//! the last few are kept: a received name whose key and strings equal a kept one is that
+//! name (a reference-count increment), and only a new name takes the full path. The cache is
+//! a small fixed array, so its memory is bounded whatever a peer sends.
+
+use slim_wire::{InstanceId, Name, NameError, NameKey, proto};
+
+/// Names kept; enough for a moderator's busy group, small enough to scan.
+const SLOTS: usize = 16;
+
+/// The last names resolved, replaced round-robin.
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    slots: Vec<Name>,
+    next: usize,
+}
+
+impl NameCache {
+    /// `Name::from_proto`, answered from the cache when the name was seen recently.
+    pub fn resolve(&mut self, name: &proto::Name) -> Result<Name, NameError> {
+        let encoded = name.name.as_ref().ok_or(NameError::MissingEncoded)?;
+        let key = NameKey {
+            components: [
+                encoded.component_0,
+                encoded.component_1,
+                encoded.component_2,
+            ],
+            id: encoded.name_id.as_ref().map_or(InstanceId::ANY, |id| {
+                InstanceId::from_halves(id.id_0, id.id_1)
+            }),
+        };
+        if let Some(known) = self
+            .slots
+            .iter()
+            .find(|known| known.key() == key && same_strings(known, name.str_name.as_ref()))
+        {
+            return Ok(known.clone());
+        }
+        let resolved = Name::from_proto(name)?;
+        if self.slots.len() < SLOTS {
+            self.slots.push(resolved.clone());
+        } else if let Some(slot) = self.slots.get_mut(self.next) {
+            *slot = resolved.clone();
+            self.next = (self.next + 1) % SLOTS;
+        }
+        Ok(resolved)
+    }
+}
+
+/// True when `from_proto` of these strings would give `known`'s strings: the same text (which
+/// then hashes to the same key), or no text on either side.
+fn same_strings(known: &Name, strings: Option<&proto::StringName>) -> bool {
+    match (known.components(), strings) {
+        (Some([a, b, c]), Some(s)) => {
+            a == s.str_component_0 && b == s.str_component_1 && c == s.str_component_2
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proto_name(text: &str, id: u128) -> proto::Name {
+        text.parse::<Name>()
+            .unwrap()
+            .with_id(InstanceId(id))
+            .to_proto()
+    }
+
+    fn strings(name: &Name) -> Option<[String; 3]> {
+        name.components().map(|parts| parts.map(str::to_owned))
+    }
+
+    #[test]
+    fn answers_like_from_proto() {
+        let mut cache = NameCache::default();
+        let mut bogus = proto_name("org/ns/alice", 1);
+        if let Some(s) = bogus.str_name.as_mut() {
+            s.str_component_2 = "mallory".into(); // does not hash to the key
+        }
+        let mut bare = proto_name("org/ns/alice", 1);
+        bare.str_name = None;
+        let inputs = [
+            proto_name("org/ns/alice", 1),
+            proto_name("org/ns/alice", 1),
+            proto_name("org/ns/alice", 2),
+            bogus.clone(),
+            bare.clone(),
+            proto_name("org/ns/alice", 1),
+            bogus,
+            bare,
+        ];
+        // Twice over, and through more names than slots, so hits and evictions both happen.
+        let many = (0..40).map(|i| proto_name(&format!("org/ns/s{i}"), i));
+        for input in inputs
+            .iter()
+            .cloned()
+            .chain(many)
+            .chain(inputs.iter().cloned())
+        {
+            let expected = Name::from_proto(&input).unwrap();
+            let got = cache.resolve(&input).unwrap();
+            assert_eq!(got.key(), expected.key());
+            assert_eq!(strings(&got), strings(&expected));
+        }
+        assert!(cache.slots.len() <= SLOTS);
+        assert_eq!(
+            cache.resolve(&proto::Name::default()).unwrap_err(),
+            Name::from_proto(&proto::Name::default()).unwrap_err()
+        );
+    }
+}
