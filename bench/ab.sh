@@ -17,7 +17,8 @@ REPEATS=${REPEATS:-3}
 DURATION=${DURATION:-3s}
 CASES=${CASES:-"pubsub:-s:64 pubsub:-s:4096 rtt:-s:64"}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 WORK=$(mktemp -d)
 NODE=""
 cleanup() { [ -n "$NODE" ] && kill "$NODE" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
@@ -25,15 +26,10 @@ trap cleanup EXIT
 
 start() { # binary, extra leading config -> sets NODE, PORT
   PORT=$(free_port)
-  printf '%s' "$2" > "$WORK/node.yaml"
-  printf 'tracing:\n  log_level: warn\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: 127.0.0.1:%s\n' "$PORT" >> "$WORK/node.yaml"
+  node_config "$WORK/node.yaml" "$PORT" "$2"
   "$1" --config "$WORK/node.yaml" > "$WORK/node.log" 2>&1 &
   NODE=$!
-  local deadline=$((SECONDS + 20))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { cat "$WORK/node.log"; exit 1; }
-    sleep 0.1
-  done
+  wait_port "$PORT" "$NODE" "$WORK/node.log"
 }
 
 echo "uptime: $(uptime)"

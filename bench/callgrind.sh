@@ -16,21 +16,18 @@ OUT=${3:-$(mktemp -d)}
 COUNT=${COUNT:-30000}
 CASE=${CASE:-"pubsub:-s:64"}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 mkdir -p "$OUT"
 NODE=""
 cleanup() { [ -n "$NODE" ] && kill "$NODE" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 PORT=$(free_port)
-printf 'tracing:\n  log_level: warn\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: 127.0.0.1:%s\n' "$PORT" > "$OUT/node.yaml"
+node_config "$OUT/node.yaml" "$PORT"
 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$SLIM" --config "$OUT/node.yaml" > "$OUT/node.log" 2>&1 &
 NODE=$!
-deadline=$((SECONDS + 120))
-until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-  [ $SECONDS -lt $deadline ] || { cat "$OUT/node.log"; exit 1; }
-  sleep 0.2
-done
+wait_port "$PORT" "$NODE" "$OUT/node.log" 120  # valgrind starts slowly
 # shellcheck disable=SC2086
 "$BENCH" ${CASE//:/ } -e "http://127.0.0.1:$PORT" -n "$COUNT" --warmup 0 --no-progress > "$OUT/bench.log" 2>&1
 kill -TERM "$NODE"; wait "$NODE" 2>/dev/null || true; NODE=""

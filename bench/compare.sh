@@ -97,16 +97,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_port() { # port, pid, log
-  local deadline=$((SECONDS + 20))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-    if ! kill -0 "$2" 2>/dev/null; then echo "server exited:" >&2; cat "$3" >&2; exit 1; fi
-    if [ $SECONDS -ge $deadline ]; then echo "port $1 not open after 20 s" >&2; cat "$3" >&2; exit 1; fi
-    sleep 0.1
-  done
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # the working directory is the repository root (above)
 
 declare -A ENDPOINT PID SYSTEM
 start_ours() {

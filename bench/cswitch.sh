@@ -16,7 +16,8 @@ BENCH=${2:-$(dirname "$0")/../target/release/slim-bench}
 COUNT=${COUNT:-200000}
 CASES=${CASES:-"pubsub:-s:64 pubsub:-s:4096 rtt:-s:64"}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 WORK=$(mktemp -d)
 NODE="" PERF=""
 cleanup() {
@@ -29,15 +30,10 @@ trap cleanup EXIT
 printf '%-18s %10s %14s %14s %12s\n' case messages "cswitch/msg" "cpu µs/msg" "elapsed s"
 for case in $CASES; do
   PORT=$(free_port)
-  printf '%s' "${NODE_CONFIG:-}" > "$WORK/node.yaml"
-  printf 'tracing:\n  log_level: warn\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: 127.0.0.1:%s\n' "$PORT" >> "$WORK/node.yaml"
+  node_config "$WORK/node.yaml" "$PORT" "${NODE_CONFIG:-}"
   "$SLIM" --config "$WORK/node.yaml" > "$WORK/node.log" 2>&1 &
   NODE=$!
-  deadline=$((SECONDS + 20))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { cat "$WORK/node.log"; exit 1; }
-    sleep 0.1
-  done
+  wait_port "$PORT" "$NODE" "$WORK/node.log"
   perf stat -x, -e context-switches,task-clock -p "$NODE" -o "$WORK/perf" &
   PERF=$!
   sleep 0.2
