@@ -15,7 +15,7 @@ use crate::codec::{FrameCodec, MacSlot, OPEN_CHANNEL_PATH, OutFrame};
 use crate::config::{ClientConfig, ConfigError};
 use crate::connector::{Connector, Target};
 use crate::endpoint::Endpoint;
-use crate::link::{Direction, Link, LinkInfo, LinkReceiver};
+use crate::link::{Direction, Inbound, Link, LinkInfo, LinkReceiver};
 use crate::local::LocalNode;
 use crate::mac::InboundMac;
 use crate::negotiate::{ClientHandshake, ClientLinkParams, ConnectionType, NegotiationError};
@@ -232,7 +232,7 @@ pub async fn dial(
         slot.install(key.clone());
     }
     let receiver = LinkReceiver::new(
-        inbound,
+        Inbound::Dialed(inbound),
         InboundMac::for_link(
             negotiated.mac_key.as_ref(),
             config.require_header_mac,

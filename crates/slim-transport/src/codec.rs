@@ -19,7 +19,7 @@ use slim_wire::{Frame, FrameError};
 use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-use crate::mac::{HeaderMac, MacKey};
+use crate::mac::{HeaderMac, MacKey, Tag};
 
 /// gRPC path of the data-plane stream.
 pub const OPEN_CHANNEL_PATH: &str = "/dataplane.proto.v1.DataPlaneService/OpenChannel";
@@ -90,8 +90,7 @@ impl Codec for FrameCodec {
 
     fn encoder(&mut self) -> FrameEncoder {
         FrameEncoder {
-            slot: self.mac.clone(),
-            signer: None,
+            signer: FrameSigner::new(self.mac.clone()),
         }
     }
 
@@ -100,11 +99,37 @@ impl Codec for FrameCodec {
     }
 }
 
+/// Signs frames with the link's header MAC as they leave: what both the tonic encoder
+/// (dialed links) and the HTTP/2 server's stream writer (accepted links) do per frame.
+#[derive(Debug)]
+pub(crate) struct FrameSigner {
+    slot: MacSlot,
+    signer: Option<HeaderMac>,
+}
+
+impl FrameSigner {
+    pub(crate) fn new(slot: MacSlot) -> Self {
+        FrameSigner { slot, signer: None }
+    }
+
+    /// The MAC `item` leaves with, if the link has a key and the frame a header.
+    pub(crate) fn tag(&mut self, item: &OutFrame) -> Option<Tag> {
+        if !item.frame.has_header() {
+            return None;
+        }
+        if self.signer.is_none() {
+            self.signer = self.slot.get().map(MacKey::header_mac);
+        }
+        self.signer
+            .as_mut()
+            .and_then(|signer| signer.sign_forwarded(&item.frame, item.ttl))
+    }
+}
+
 /// Writes frames with their TTL and MAC.
 #[derive(Debug)]
 pub struct FrameEncoder {
-    slot: MacSlot,
-    signer: Option<HeaderMac>,
+    signer: FrameSigner,
 }
 
 impl Encoder for FrameEncoder {
@@ -112,19 +137,9 @@ impl Encoder for FrameEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: OutFrame, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        let OutFrame { frame, ttl } = item;
-        let tag = if frame.has_header() {
-            if self.signer.is_none() {
-                self.signer = self.slot.get().map(MacKey::header_mac);
-            }
-            self.signer
-                .as_mut()
-                .and_then(|signer| signer.sign_forwarded(&frame, ttl))
-        } else {
-            None
-        };
-        dst.reserve(frame.forwarded_len(ttl, tag.is_some()));
-        frame.encode_forwarded(dst, ttl, tag.as_ref());
+        let tag = self.signer.tag(&item);
+        dst.reserve(item.frame.forwarded_len(item.ttl, tag.is_some()));
+        item.frame.encode_forwarded(dst, item.ttl, tag.as_ref());
         Ok(())
     }
 

@@ -10,11 +10,12 @@
 //! - [`negotiate`]: the negotiation as pure functions over `proto` messages (sans-IO,
 //!   fuzzable), and the key derivation.
 //! - [`mac`]: header MAC signing and verification, and the inbound MAC policy.
-//! - [`codec`]: the tonic codec that moves raw frames (zero-copy decode, signed encode).
+//! - [`codec`]: the tonic codec that moves raw frames on dialed links (zero-copy decode,
+//!   signed encode), and the per-frame signing both directions share.
 //! - [`queue`]: the bounded outbound queue of a link and the batching stream its writer reads.
 //! - [`link`]: [`Link`] = info + sender + receiver, the unit the node and client work with.
-//! - [`server`]: listening, TLS accept, the hand-written gRPC service, negotiation of
-//!   accepted streams.
+//! - [`server`]: listening, TLS accept, HTTP/2 connections served with `h2` directly (one
+//!   task per connection), negotiation of accepted streams.
 //! - [`client`]: dialing, negotiation of dialed streams, reconnection with [`backoff`].
 //! - [`config`]: typed settings with documented defaults; [`endpoint`] parses endpoint
 //!   strings; [`tls`] builds rustls configurations.
@@ -70,4 +71,4 @@ pub use link::{Direction, Link, LinkEnd, LinkInfo, LinkReceiver};
 #[cfg(feature = "runtime")]
 pub use queue::{LinkClosed, LinkSender};
 #[cfg(feature = "runtime")]
-pub use server::{LinkHandler, Server, ServerError};
+pub use server::{LinkHandler, LinkWork, Server, ServerError};

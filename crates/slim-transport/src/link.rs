@@ -98,8 +98,26 @@ impl DropCounts {
     }
 }
 
-/// Where received frames come from.
-pub(crate) type Inbound = tonic::Streaming<InFrame>;
+/// Where received frames come from: tonic's client stream on a dialed link, the server's
+/// own gRPC framing on an accepted one.
+pub(crate) enum Inbound {
+    Dialed(tonic::Streaming<InFrame>),
+    Accepted(crate::server::GrpcRecv),
+}
+
+impl Stream for Inbound {
+    type Item = Result<InFrame, tonic::Status>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            Inbound::Dialed(stream) => Pin::new(stream).poll_next(cx),
+            Inbound::Accepted(stream) => Pin::new(stream).poll_next(cx),
+        }
+    }
+}
 
 /// The receiving half of a link.
 pub struct LinkReceiver {
