@@ -14,11 +14,8 @@
 //! answering PINGs and this link's writer keeps sending.
 //!
 //! Wake-ups the task causes itself (h2 waking its connection when a writer queues data, a
-//! stream waking its link while the connection reads) are absorbed: the parts are polled with
-//! a waker that, while the task is running, only notes the wake, and the task polls again
-//! before it returns. Left to tokio, each of those would reschedule the task as a yield, which
-//! also wakes an idle worker thread to look for work: measured, about three extra system
-//! calls per round trip.
+//! stream waking its link while the connection reads) are absorbed
+//! ([`poll_absorbing_self_wakes`]).
 //!
 //! Around the streams: HTTP/2 keepalive PINGs (the connection closes when one goes
 //! unanswered), `max_connection_age` and server shutdown (graceful GOAWAY: open links finish
@@ -27,30 +24,24 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::task::AtomicWaker;
 use tokio::sync::{oneshot, watch};
-use tokio::time::{Instant, Sleep};
 
-use super::grpc::{GrpcRecv, response_headers, trailers_only};
-use super::writer::StreamWriter;
 use super::{Shared, negotiate_link};
 use crate::codec::{FrameSigner, MacSlot, OPEN_CHANNEL_PATH};
+use crate::http2::grpc::{GrpcRecv, response_headers, trailers_only};
+use crate::http2::{Keepalive, StreamEnd, StreamWriter, poll_absorbing_self_wakes};
 use crate::io::{AcceptedIo, ServerIo};
 use crate::metrics;
 use crate::queue::{self, ServerOutbound};
 
 /// How long a client may take to send the HTTP/2 preface and settings.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rounds of polling in one wake-up while the parts keep waking each other; then the task
-/// yields so other connections run.
-const MAX_ROUNDS: usize = 16;
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -72,52 +63,7 @@ pub(super) async fn serve(accepted: AcceptedIo, shared: Arc<Shared>, stop: watch
         }
     };
     let mut connection = Connection::new(conn, remote.0, shared, stop);
-    let wake = Arc::new(SelfWake::default());
-    let waker = Waker::from(wake.clone());
-    std::future::poll_fn(|cx| {
-        wake.task.register(cx.waker());
-        for _ in 0..MAX_ROUNDS {
-            wake.woken.store(false, Ordering::SeqCst);
-            wake.polling.store(true, Ordering::SeqCst);
-            let done = connection.poll(&mut Context::from_waker(&waker));
-            wake.polling.store(false, Ordering::SeqCst);
-            if done.is_ready() {
-                return Poll::Ready(());
-            }
-            if !wake.woken.swap(false, Ordering::SeqCst) {
-                return Poll::Pending;
-            }
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
-}
-
-/// The waker the connection's parts see: it wakes the task, unless the task is polling them
-/// right now, in which case it only records the wake so the task polls once more.
-#[derive(Default)]
-struct SelfWake {
-    task: AtomicWaker,
-    /// The task is inside its poll.
-    polling: AtomicBool,
-    /// Something woke the parts since the current round began.
-    woken: AtomicBool,
-}
-
-impl Wake for SelfWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Recorded first, then checked: a wake racing the end of a poll is either seen by
-        // that poll's last check or wakes the task.
-        self.woken.store(true, Ordering::SeqCst);
-        if !self.polling.load(Ordering::SeqCst) {
-            self.task.wake();
-        }
-    }
+    poll_absorbing_self_wakes(|cx| connection.poll(cx)).await;
 }
 
 struct Connection {
@@ -241,6 +187,7 @@ impl Connection {
             send,
             ServerOutbound::new(outbound, failure_rx),
             FrameSigner::new(slot.clone()),
+            StreamEnd::Trailers,
         ));
         let remote = self.remote.clone();
         self.links.push(Box::pin(async move {
@@ -257,58 +204,5 @@ impl Connection {
                 }
             }
         }));
-    }
-}
-
-/// Server-side HTTP/2 PINGs: one every `interval`, and the connection is dead when one is
-/// not answered within `timeout`.
-struct Keepalive {
-    pings: Option<h2::PingPong>,
-    interval: Duration,
-    timeout: Duration,
-    timer: Pin<Box<Sleep>>,
-    awaiting_pong: bool,
-}
-
-impl Keepalive {
-    fn new(pings: Option<h2::PingPong>, interval: Duration, timeout: Duration) -> Self {
-        Keepalive {
-            pings,
-            interval,
-            timeout,
-            timer: Box::pin(tokio::time::sleep(interval)),
-            awaiting_pong: false,
-        }
-    }
-
-    /// Ready when a PING went unanswered (or the connection can no longer send one).
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(pings) = &mut self.pings else {
-            return Poll::Pending;
-        };
-        loop {
-            if self.awaiting_pong {
-                match pings.poll_pong(cx) {
-                    Poll::Ready(Ok(_)) => {
-                        self.awaiting_pong = false;
-                        self.timer.as_mut().reset(Instant::now() + self.interval);
-                    }
-                    // The connection is gone; its own poll reports that.
-                    Poll::Ready(Err(_)) => return Poll::Pending,
-                    Poll::Pending => {}
-                }
-            }
-            if self.timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if self.awaiting_pong {
-                return Poll::Ready(());
-            }
-            if pings.send_ping(h2::Ping::opaque()).is_err() {
-                return Poll::Pending;
-            }
-            self.awaiting_pong = true;
-            self.timer.as_mut().reset(Instant::now() + self.timeout);
-        }
     }
 }

@@ -5,16 +5,14 @@
 //! The HTTP/2 side is the `h2` crate driven by hand rather than tonic's server: each
 //! connection is one task that reads the socket, runs the handler's work for its links and
 //! writes their queues (see `connection.rs` for why: two wake-ups per crossing of a node
-//! instead of four). Dialed links still use tonic's client.
+//! instead of four). Dialed links are driven the same way (`client`).
 //!
 //! Layout: this file binds, serves and negotiates; `accept.rs` is the accept loop (TLS
-//! handshakes, socket options); `connection.rs` serves one connection; `grpc.rs` is the gRPC
-//! message framing on raw HTTP/2 streams; `writer.rs` moves a link's queue into its stream.
+//! handshakes, socket options); `connection.rs` serves one connection, with the shared
+//! HTTP/2 parts of [`crate::http2`].
 
 mod accept;
 mod connection;
-mod grpc;
-mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,12 +28,11 @@ use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
 use tonic::Status;
 
-pub(crate) use grpc::GrpcRecv;
-
 use crate::codec::{MacSlot, OutFrame};
 use crate::config::{ConfigError, ServerConfig, ServerKeepalive};
 use crate::endpoint::Endpoint;
-use crate::link::{Direction, Inbound, Link, LinkInfo, LinkReceiver};
+use crate::http2::grpc::GrpcRecv;
+use crate::link::{Direction, Link, LinkInfo, LinkReceiver};
 use crate::local::LocalNode;
 use crate::mac::InboundMac;
 use crate::negotiate::{self, NegotiationError, ServerLinkParams};
@@ -308,14 +305,13 @@ async fn negotiate_link(
     let _ = sender.try_send(OutFrame::as_is(reply));
 
     let receiver = LinkReceiver::new(
-        Inbound::Accepted(inbound),
+        inbound,
         InboundMac::for_link(
             negotiated.mac_key.as_ref(),
             shared.strict,
             negotiated.connection_type,
         ),
         negotiated.link_id.clone(),
-        None,
     );
     let info = LinkInfo {
         link_id: negotiated.link_id,

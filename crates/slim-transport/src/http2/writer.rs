@@ -1,13 +1,13 @@
-//! [`StreamWriter`]: moves one accepted link's outbound queue into its HTTP/2 response
-//! stream.
+//! [`StreamWriter`]: moves one link's outbound queue into its HTTP/2 stream (the response
+//! of an accepted link, the request of a dialed one).
 //!
 //! It runs on the connection's task, so a frame queued by any producer reaches the socket
 //! with one wake-up: this task encodes it (gRPC prefix, TTL, header MAC) into the
 //! `SendStream` and the same poll flushes the connection. Frames are taken from the queue
 //! only while HTTP/2 flow control lets the encoded bytes go out, so a peer that stops reading
 //! leaves its frames in the bounded queue (where producers wait for room) instead of in an
-//! ever-growing send buffer. When the queue closes, the stream ends with `grpc-status` 0, or
-//! with the status a failed negotiation left.
+//! ever-growing send buffer. When the queue closes, a server's stream ends with `grpc-status`
+//! 0 (or the status a failed negotiation left), a client's with an empty END_STREAM frame.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +24,15 @@ use crate::queue::ServerOutbound;
 /// that a burst of small frames becomes one DATA frame and one write.
 const GATHER_BYTES: usize = 64 * 1024;
 
+/// How a stream ends once its queue has closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamEnd {
+    /// A server's response: `grpc-status` trailers.
+    Trailers,
+    /// A client's request: END_STREAM.
+    EndStream,
+}
+
 /// Writes one stream; completes when the stream has ended (or the peer went away).
 pub(crate) struct StreamWriter {
     send: h2::SendStream<Bytes>,
@@ -34,6 +43,7 @@ pub(crate) struct StreamWriter {
     buffer: BytesMut,
     /// Set once the queue has closed: the status to end with (`None`: OK).
     end: Option<Option<tonic::Status>>,
+    ends_with: StreamEnd,
 }
 
 impl StreamWriter {
@@ -41,8 +51,10 @@ impl StreamWriter {
         send: h2::SendStream<Bytes>,
         frames: ServerOutbound,
         signer: FrameSigner,
+        ends_with: StreamEnd,
     ) -> Self {
         StreamWriter {
+            ends_with,
             send,
             frames,
             signer,
@@ -111,7 +123,12 @@ impl Future for StreamWriter {
                 continue;
             }
             if let Some(status) = &this.end {
-                let _ = this.send.send_trailers(status_trailers(status.as_ref()));
+                let _ = match this.ends_with {
+                    StreamEnd::Trailers => {
+                        this.send.send_trailers(status_trailers(status.as_ref()))
+                    }
+                    StreamEnd::EndStream => this.send.send_data(Bytes::new(), true),
+                };
                 return Poll::Ready(());
             }
             // Idle: notice a reset from the peer, which ends the link's sending side.

@@ -8,9 +8,13 @@
 //! the peer sees is governed by how fast the link's reader takes messages: a reader that
 //! stops (a full destination queue) stops its peer within one window.
 //!
-//! The response side is [`response_headers`] (sent at once: upstream clients wait for them
-//! before their first message) and [`status_trailers`], which end a stream with a gRPC
-//! status; `grpc-message` is percent-encoded as the gRPC HTTP/2 mapping requires.
+//! At the end of a response body, its trailers' `grpc-status` decides between a clean end and
+//! an error (that is how a server refuses a dialed link after its headers went out).
+//!
+//! The server's response side is [`response_headers`] (sent at once: upstream clients wait
+//! for them before their first message) and [`status_trailers`], which end a stream with a
+//! gRPC status; `grpc-message` is percent-encoded as the gRPC HTTP/2 mapping requires, and
+//! [`status_from_headers`] reads both back.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -116,10 +120,12 @@ impl MessageSplitter {
     }
 }
 
-/// The messages of one request body.
+/// The messages of one request or response body.
 pub(crate) struct GrpcRecv {
     body: h2::RecvStream,
     messages: MessageSplitter,
+    /// The data ended; the trailers are next.
+    data_ended: bool,
     /// An error or the end was reported; nothing more is read.
     done: bool,
 }
@@ -129,6 +135,7 @@ impl GrpcRecv {
         GrpcRecv {
             body,
             messages: MessageSplitter::new(max_message),
+            data_ended: false,
             done: false,
         }
     }
@@ -136,6 +143,22 @@ impl GrpcRecv {
     fn fail(&mut self, status: tonic::Status) -> Poll<Option<Result<InFrame, tonic::Status>>> {
         self.done = true;
         Poll::Ready(Some(Err(status)))
+    }
+
+    /// After the data: the end is clean unless the trailers carry an error status.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<InFrame, tonic::Status>>> {
+        let trailers = match self.body.poll_trailers(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(trailers)) => trailers,
+            Poll::Ready(Err(error)) => return self.fail(stream_status(error)),
+        };
+        match trailers.as_ref().and_then(status_from_headers) {
+            Some(status) if status.code() != tonic::Code::Ok => self.fail(status),
+            _ => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+        }
     }
 }
 
@@ -153,6 +176,9 @@ impl Stream for GrpcRecv {
                 Ok(None) => {}
                 Err(status) => return this.fail(status),
             }
+            if this.data_ended {
+                return this.poll_end(cx);
+            }
             match this.body.poll_data(cx) {
                 Poll::Ready(Some(Ok(data))) => {
                     // The bytes are ours now; let the peer send more.
@@ -160,10 +186,7 @@ impl Stream for GrpcRecv {
                     this.messages.push(data);
                 }
                 Poll::Ready(Some(Err(error))) => return this.fail(stream_status(error)),
-                Poll::Ready(None) if this.messages.is_empty() => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
+                Poll::Ready(None) if this.messages.is_empty() => this.data_ended = true,
                 Poll::Ready(None) => {
                     return this.fail(tonic::Status::internal(
                         "stream ended in the middle of a message",
@@ -214,6 +237,22 @@ pub(crate) fn status_trailers(status: Option<&tonic::Status>) -> HeaderMap {
     trailers
 }
 
+/// The gRPC status in `headers` (trailers, or the headers of a trailers-only response), if
+/// they carry one.
+pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<tonic::Status> {
+    let code = headers.get("grpc-status")?;
+    let code = code
+        .to_str()
+        .ok()
+        .and_then(|code| code.parse::<i32>().ok())
+        .map_or(tonic::Code::Unknown, tonic::Code::from_i32);
+    let message = headers
+        .get("grpc-message")
+        .map(|value| percent_decode(value.as_bytes()))
+        .unwrap_or_default();
+    Some(tonic::Status::new(code, message))
+}
+
 fn append_status(headers: &mut HeaderMap, status: &tonic::Status) {
     headers.insert("grpc-status", HeaderValue::from(status.code() as i32));
     if !status.message().is_empty()
@@ -235,6 +274,30 @@ fn percent_encode(message: &str) -> String {
         }
     }
     out
+}
+
+/// The inverse of [`percent_encode`]; malformed escapes are kept as they are.
+fn percent_decode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some((&byte, tail)) = rest.split_first() {
+        let escaped = (byte == b'%')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                rest = &tail[2..];
+            }
+            None => {
+                out.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -308,5 +371,19 @@ mod tests {
         assert_eq!(trailers["grpc-status"], "3");
         assert_eq!(trailers["grpc-message"], "bad: x");
         assert_eq!(status_trailers(None)["grpc-status"], "0");
+    }
+
+    #[test]
+    fn a_status_reads_back_from_its_trailers() {
+        for status in [
+            tonic::Status::permission_denied("100% refused: é\n"),
+            tonic::Status::invalid_argument(""),
+        ] {
+            let back = status_from_headers(&status_trailers(Some(&status))).unwrap();
+            assert_eq!(back.code(), status.code());
+            assert_eq!(back.message(), status.message());
+        }
+        assert_eq!(percent_decode(b"bad %zz %4"), "bad %zz %4");
+        assert!(status_from_headers(&HeaderMap::new()).is_none());
     }
 }
