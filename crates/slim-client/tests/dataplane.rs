@@ -12,7 +12,7 @@ use slim_client::dataplane::{
     DataPlaneClient, DataPlaneConfig, SendError, SubscribeError, app_payload,
 };
 use slim_transport::config::BackoffConfig;
-use slim_transport::{Link, LinkHandler, LocalNode, OutFrame, Server, ServerConfig};
+use slim_transport::{Link, LinkHandler, LinkWork, LocalNode, OutFrame, Server, ServerConfig};
 use slim_wire::{Frame, FrameKind, Name, builders};
 use tokio::task::JoinHandle;
 
@@ -25,7 +25,7 @@ struct FakeNode {
 }
 
 impl LinkHandler for FakeNode {
-    fn on_link(&self, link: Link) {
+    fn on_link(&self, link: Link) -> LinkWork {
         let log = self.log.clone();
         let task = tokio::spawn(async move {
             let Link {
@@ -50,6 +50,7 @@ impl LinkHandler for FakeNode {
             }
         });
         self.tasks.lock().unwrap().push(task);
+        Box::pin(async {})
     }
 }
 

@@ -1,38 +1,26 @@
-//! A tonic [`Codec`] that moves raw [`Frame`]s instead of decoded prost messages.
+//! What travels on a link and how it is signed: [`OutFrame`] (a frame and the TTL it leaves
+//! with), [`InFrame`] (a parsed frame, or why the bytes were not one), and the per-frame
+//! header MAC of outgoing frames ([`MacSlot`], `FrameSigner`).
 //!
-//! Decoding is `Frame::parse` over the message bytes tonic already framed; tonic hands them
-//! out as a slice of its receive buffer (`copy_to_bytes` on a `BytesMut` splits, it does not
-//! copy), so a received frame costs no copy beyond the one tonic makes from the HTTP/2 DATA
-//! frames. Malformed messages are not stream errors: they decode to `Err(FrameError)` so the
-//! receive loop can drop them, count them and keep the link.
-//!
-//! Encoding writes [`Frame::encode_forwarded`] straight into tonic's output buffer with the
-//! TTL the router chose and the link's header MAC, computed here, once per frame: the encoder
-//! runs on the connection's writer, so signing happens next to the write that needs it.
-//! The MAC key is negotiated after the stream opens, so the encoder reads it from a shared
-//! [`MacSlot`] the first time it needs it.
+//! Received messages are `Frame::parse`d from the bytes HTTP/2 delivered, without a copy
+//! when a message lies inside one DATA frame (`http2::grpc`); malformed messages are not
+//! stream errors, so the receive loop can drop them, count them and keep the link. Outgoing
+//! frames are written with [`Frame::encode_forwarded`] with the TTL the router chose and the
+//! link's header MAC, computed once per frame on the connection's task, next to the write
+//! that needs it. The MAC key is negotiated after the stream opens, so the signer reads it
+//! from a shared [`MacSlot`] the first time it needs it.
 
 use std::sync::{Arc, OnceLock};
 
-use bytes::Buf;
 use slim_wire::{Frame, FrameError};
-use tonic::Status;
-use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-use crate::mac::{HeaderMac, MacKey};
+use crate::mac::{HeaderMac, MacKey, Tag};
 
 /// gRPC path of the data-plane stream.
 pub const OPEN_CHANNEL_PATH: &str = "/dataplane.proto.v1.DataPlaneService/OpenChannel";
 
 /// gRPC service name of the data plane.
 pub const SERVICE_NAME: &str = "dataplane.proto.v1.DataPlaneService";
-
-/// Initial size of tonic's encode and decode buffers. Large enough that a burst of small
-/// frames coalesces into one HTTP/2 DATA frame and one write.
-const BUFFER_SIZE: usize = 64 * 1024;
-
-/// How many encoded bytes tonic gathers from ready frames before it hands them to HTTP/2.
-const YIELD_THRESHOLD: usize = 256 * 1024;
 
 /// A frame leaving on a link, with the TTL it leaves with.
 #[derive(Debug, Clone)]
@@ -69,84 +57,28 @@ impl MacSlot {
     }
 }
 
-/// The frame codec of one stream.
-#[derive(Debug, Clone, Default)]
-pub struct FrameCodec {
-    mac: MacSlot,
-}
-
-impl FrameCodec {
-    /// A codec whose encoder signs with the key published in `mac`.
-    pub fn new(mac: MacSlot) -> Self {
-        FrameCodec { mac }
-    }
-}
-
-impl Codec for FrameCodec {
-    type Encode = OutFrame;
-    type Decode = InFrame;
-    type Encoder = FrameEncoder;
-    type Decoder = FrameDecoder;
-
-    fn encoder(&mut self) -> FrameEncoder {
-        FrameEncoder {
-            slot: self.mac.clone(),
-            signer: None,
-        }
-    }
-
-    fn decoder(&mut self) -> FrameDecoder {
-        FrameDecoder
-    }
-}
-
-/// Writes frames with their TTL and MAC.
+/// Signs frames with the link's header MAC as they leave.
 #[derive(Debug)]
-pub struct FrameEncoder {
+pub(crate) struct FrameSigner {
     slot: MacSlot,
     signer: Option<HeaderMac>,
 }
 
-impl Encoder for FrameEncoder {
-    type Item = OutFrame;
-    type Error = Status;
-
-    fn encode(&mut self, item: OutFrame, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        let OutFrame { frame, ttl } = item;
-        let tag = if frame.has_header() {
-            if self.signer.is_none() {
-                self.signer = self.slot.get().map(MacKey::header_mac);
-            }
-            self.signer
-                .as_mut()
-                .and_then(|signer| signer.sign_forwarded(&frame, ttl))
-        } else {
-            None
-        };
-        dst.reserve(frame.forwarded_len(ttl, tag.is_some()));
-        frame.encode_forwarded(dst, ttl, tag.as_ref());
-        Ok(())
+impl FrameSigner {
+    pub(crate) fn new(slot: MacSlot) -> Self {
+        FrameSigner { slot, signer: None }
     }
 
-    fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::new(BUFFER_SIZE, YIELD_THRESHOLD)
-    }
-}
-
-/// Parses message bytes into frames.
-#[derive(Debug)]
-pub struct FrameDecoder;
-
-impl Decoder for FrameDecoder {
-    type Item = InFrame;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<InFrame>, Status> {
-        let bytes = src.copy_to_bytes(src.remaining());
-        Ok(Some(Frame::parse(bytes)))
-    }
-
-    fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::new(BUFFER_SIZE, YIELD_THRESHOLD)
+    /// The MAC `item` leaves with, if the link has a key and the frame a header.
+    pub(crate) fn tag(&mut self, item: &OutFrame) -> Option<Tag> {
+        if !item.frame.has_header() {
+            return None;
+        }
+        if self.signer.is_none() {
+            self.signer = self.slot.get().map(MacKey::header_mac);
+        }
+        self.signer
+            .as_mut()
+            .and_then(|signer| signer.sign_forwarded(&item.frame, item.ttl))
     }
 }

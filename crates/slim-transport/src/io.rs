@@ -114,14 +114,6 @@ impl AsyncWrite for AcceptedIo {
     }
 }
 
-impl tonic::transport::server::Connected for AcceptedIo {
-    type ConnectInfo = RemoteAddr;
-
-    fn connect_info(&self) -> RemoteAddr {
-        self.remote.clone()
-    }
-}
-
 /// A dialed connection as the HTTP/2 client writes it.
 #[derive(Debug)]
 pub(crate) enum ClientIo {

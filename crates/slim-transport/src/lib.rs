@@ -10,11 +10,13 @@
 //! - [`negotiate`]: the negotiation as pure functions over `proto` messages (sans-IO,
 //!   fuzzable), and the key derivation.
 //! - [`mac`]: header MAC signing and verification, and the inbound MAC policy.
-//! - [`codec`]: the tonic codec that moves raw frames (zero-copy decode, signed encode).
+//! - [`codec`]: frames in and out of a link, and their per-frame header MAC.
 //! - [`queue`]: the bounded outbound queue of a link and the batching stream its writer reads.
 //! - [`link`]: [`Link`] = info + sender + receiver, the unit the node and client work with.
-//! - [`server`]: listening, TLS accept, the hand-written gRPC service, negotiation of
-//!   accepted streams.
+//! - `http2`: the HTTP/2 connections, driven with `h2` directly (one task per connection),
+//!   gRPC framing, the stream writer, keepalive.
+//! - [`server`]: listening, TLS accept, serving connections, negotiation of accepted
+//!   streams.
 //! - [`client`]: dialing, negotiation of dialed streams, reconnection with [`backoff`].
 //! - [`config`]: typed settings with documented defaults; [`endpoint`] parses endpoint
 //!   strings; [`tls`] builds rustls configurations.
@@ -39,6 +41,8 @@ pub mod config;
 #[cfg(feature = "runtime")]
 mod connector;
 pub mod endpoint;
+#[cfg(feature = "runtime")]
+mod http2;
 #[cfg(feature = "runtime")]
 mod io;
 #[cfg(feature = "runtime")]
@@ -70,4 +74,4 @@ pub use link::{Direction, Link, LinkEnd, LinkInfo, LinkReceiver};
 #[cfg(feature = "runtime")]
 pub use queue::{LinkClosed, LinkSender};
 #[cfg(feature = "runtime")]
-pub use server::{LinkHandler, Server, ServerError};
+pub use server::{LinkHandler, LinkWork, Server, ServerError};

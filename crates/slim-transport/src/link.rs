@@ -11,7 +11,7 @@ use std::task::Poll;
 use slim_wire::{Frame, FrameError, FrameKind};
 use tokio_stream::Stream;
 
-use crate::codec::InFrame;
+use crate::http2::grpc::GrpcRecv;
 use crate::mac::{InboundMac, MacError};
 use crate::metrics;
 use crate::negotiate::{ConnectionType, PeerInfo};
@@ -98,12 +98,9 @@ impl DropCounts {
     }
 }
 
-/// Where received frames come from.
-pub(crate) type Inbound = tonic::Streaming<InFrame>;
-
 /// The receiving half of a link.
 pub struct LinkReceiver {
-    inbound: Inbound,
+    inbound: GrpcRecv,
     mac: InboundMac,
     link_id: String,
     drops: DropCounts,
@@ -111,8 +108,6 @@ pub struct LinkReceiver {
     dropped_total: u64,
     /// An end seen while a batch was already filled, reported on the next call.
     pending_end: Option<LinkEnd>,
-    /// Keeps a dialed connection's HTTP/2 client alive as long as the link is read.
-    _keepalive: Option<tonic::transport::Channel>,
 }
 
 impl std::fmt::Debug for LinkReceiver {
@@ -125,12 +120,7 @@ impl std::fmt::Debug for LinkReceiver {
 }
 
 impl LinkReceiver {
-    pub(crate) fn new(
-        inbound: Inbound,
-        mac: InboundMac,
-        link_id: String,
-        keepalive: Option<tonic::transport::Channel>,
-    ) -> Self {
+    pub(crate) fn new(inbound: GrpcRecv, mac: InboundMac, link_id: String) -> Self {
         LinkReceiver {
             inbound,
             mac,
@@ -138,7 +128,6 @@ impl LinkReceiver {
             drops: DropCounts::default(),
             dropped_total: 0,
             pending_end: None,
-            _keepalive: keepalive,
         }
     }
 

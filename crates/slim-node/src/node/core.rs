@@ -1,7 +1,8 @@
 //! [`Core`]: the router behind a mutex, the table of live connections, and the tasks that
 //! feed them.
 //!
-//! Each connection has one receive task. It takes a batch of frames from its link, locks the
+//! Each connection has one receive loop (an accepted link's runs on its connection task in
+//! the server, a dialed link's on a task of its own). It takes a batch of frames from its link, locks the
 //! core once for the whole batch, lets the router decide, resolves the outputs to destination
 //! queues, unlocks, and then waits for room in those queues. A timer task drives the router's
 //! acknowledgement timeouts. Nothing awaits while holding the lock.
@@ -10,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{AbortHandle, abortable};
 use slim_router::{ConnId, ConnKind, Router, RouterStats};
-use slim_transport::{ConnectionType, Direction, Link, LinkReceiver, LinkSender};
+use slim_transport::{ConnectionType, Direction, Link, LinkReceiver, LinkSender, LinkWork};
 use slim_wire::Frame;
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 
 use super::outbox::Outbox;
 use crate::metrics::{NodeMetrics, kind_index};
@@ -34,7 +35,7 @@ struct ConnEntry {
     /// Distinguishes successive connections under one id (configured links reconnect under
     /// the same id); only the task of the current one may remove it.
     epoch: u64,
-    /// The receive task of an accepted connection, to stop it when the node closes it.
+    /// Stops the receive loop of an accepted connection when the node closes it.
     task: Option<AbortHandle>,
     /// The peer node id of an accepted peer link.
     peer_node: Option<String>,
@@ -216,8 +217,9 @@ impl Core {
         }
     }
 
-    /// Accepts a link from a server: registers it and spawns its receive task.
-    pub(crate) fn accept(self: &Arc<Self>, link: Link) {
+    /// Accepts a link from a server: registers it and returns its receive loop, which the
+    /// server runs on the link's connection task.
+    pub(crate) fn accept(self: &Arc<Self>, link: Link) -> LinkWork {
         let Link {
             info,
             sender,
@@ -230,16 +232,20 @@ impl Core {
         }
         tracing::debug!(%conn, link_id = %info.link_id, "connection registered");
         let core = self.clone();
-        let task = tokio::spawn(async move {
+        let (work, abort) = abortable(async move {
             outbox.flush(&core.metrics).await;
             core.receive(conn, epoch, receiver, outbox).await;
         });
         let mut state = self.lock();
         match state.conns.get_mut(&conn) {
-            Some(entry) if entry.epoch == epoch => entry.task = Some(task.abort_handle()),
+            Some(entry) if entry.epoch == epoch => entry.task = Some(abort),
             // Already gone (closed or replaced) before we got here.
-            _ => {}
+            _ => abort.abort(),
         }
+        Box::pin(async move {
+            // Aborted: the node removed the connection itself.
+            let _ = work.await;
+        })
     }
 
     /// Runs a dialed link under its configured id until it ends.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slim_router::{ConnId, Router, RouterStats};
-use slim_transport::{ConnectionType, Link, LinkHandler, LocalNode, Server, ServerError};
+use slim_transport::{ConnectionType, Link, LinkHandler, LinkWork, LocalNode, Server, ServerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -36,8 +36,8 @@ pub enum NodeError {
 struct Acceptor(Arc<Core>);
 
 impl LinkHandler for Acceptor {
-    fn on_link(&self, link: Link) {
-        self.0.accept(link);
+    fn on_link(&self, link: Link) -> LinkWork {
+        self.0.accept(link)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use prost::Message as _;
 use slim_transport::codec::OPEN_CHANNEL_PATH;
-use slim_transport::{Link, LinkHandler, LocalNode, Server, ServerConfig};
+use slim_transport::{Link, LinkHandler, LinkWork, LocalNode, Server, ServerConfig};
 use slim_wire::{Frame, Name, builders, proto};
 use tokio::sync::mpsc;
 
@@ -18,8 +18,9 @@ use tokio::sync::mpsc;
 pub struct Collect(pub mpsc::UnboundedSender<Link>);
 
 impl LinkHandler for Collect {
-    fn on_link(&self, link: Link) {
+    fn on_link(&self, link: Link) -> LinkWork {
         let _ = self.0.send(link);
+        Box::pin(async {})
     }
 }
 

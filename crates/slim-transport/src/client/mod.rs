@@ -1,24 +1,35 @@
 //! Dialing: [`dial`] opens one link (connect, TLS, `OpenChannel`, negotiation), and
 //! [`reconnect`] keeps one up, redialing with backoff until told to stop or refused for good.
+//!
+//! The HTTP/2 client is the `h2` crate driven by one task per link (`connection.rs`), which
+//! reads the socket and writes the link's queue into the request stream: a frame a producer
+//! queues reaches the socket with one wake-up, as on the server side.
+
+mod connection;
 
 use std::future::Future;
 use std::time::Duration;
 
-use http::uri::PathAndQuery;
+use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use slim_wire::Frame;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
 use crate::backoff::Backoff;
-use crate::codec::{FrameCodec, MacSlot, OPEN_CHANNEL_PATH, OutFrame};
+use crate::codec::{FrameSigner, MacSlot, OPEN_CHANNEL_PATH, OutFrame};
 use crate::config::{ClientConfig, ConfigError};
 use crate::connector::{Connector, Target};
 use crate::endpoint::Endpoint;
+use crate::http2::grpc::{GrpcRecv, status_from_headers};
+use crate::http2::{StreamEnd, StreamWriter};
+use crate::io::ClientIo;
 use crate::link::{Direction, Link, LinkInfo, LinkReceiver};
 use crate::local::LocalNode;
 use crate::mac::InboundMac;
 use crate::negotiate::{ClientHandshake, ClientLinkParams, ConnectionType, NegotiationError};
+use crate::queue::ServerOutbound;
 use crate::{metrics, queue, tls};
 
 /// Why a dial failed.
@@ -89,8 +100,24 @@ impl DialError {
     }
 }
 
-/// Formats an error with its chain of causes (tonic's transport errors hide the useful part
-/// in `source()`).
+/// The `OpenChannel` request head for a server at `base` (`http://host:port`).
+fn open_channel_request(base: &str) -> Result<http::Request<()>, DialError> {
+    let uri: http::Uri = format!("{base}{OPEN_CHANNEL_PATH}")
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| ConfigError::new("endpoint", e.to_string()))?;
+    let mut request = http::Request::new(());
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+    Ok(request)
+}
+
+/// Formats an error with its chain of causes (the useful part often hides in `source()`).
 fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -143,24 +170,21 @@ pub async fn dial(
         tls,
         tcp_keepalive: Some(config.keepalive.tcp_keepalive),
     };
+    let io = tokio::time::timeout(config.connect_timeout, connector.connect())
+        .await
+        .map_err(|_| DialError::Connect {
+            endpoint: name.clone(),
+            detail: format!("no connection within {:?}", config.connect_timeout),
+        })?
+        .map_err(|e| connect_error(&e))?;
     let h2 = &config.http2;
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.uri(use_tls))
-        .map_err(|e| ConfigError::new("endpoint", with_causes(&e)))?
-        .connect_timeout(config.connect_timeout)
-        .initial_stream_window_size(h2.initial_stream_window_size)
+    let (mut requests, conn) = h2::client::Builder::new()
+        .initial_window_size(h2.initial_stream_window_size)
         .initial_connection_window_size(h2.initial_connection_window_size)
         .max_frame_size(h2.max_frame_size)
-        .http2_adaptive_window(h2.adaptive_window)
-        .http2_keep_alive_interval(config.keepalive.http2_keepalive)
-        .keep_alive_timeout(config.keepalive.timeout)
-        .keep_alive_while_idle(config.keepalive.keep_alive_while_idle)
-        .connect_with_connector(connector)
+        .handshake::<ClientIo, Bytes>(io)
         .await
         .map_err(|e| connect_error(&e))?;
-
-    let mut grpc = tonic::client::Grpc::new(channel.clone())
-        .max_decoding_message_size(config.max_frame_bytes());
-    grpc.ready().await.map_err(|e| connect_error(&e))?;
 
     let connection_type = config.connection_type.unwrap_or(default_type);
     let handshake = ClientHandshake::new(
@@ -184,31 +208,47 @@ pub async fn dial(
     let _ = sender.try_send(OutFrame::as_is(request));
 
     let deadline = Instant::now() + Duration::from_secs(config.negotiation_timeout_secs);
-    let path = PathAndQuery::from_static(OPEN_CHANNEL_PATH);
-    let response = tokio::time::timeout_at(
-        deadline,
-        grpc.streaming(
-            tonic::Request::new(outbound),
-            path,
-            FrameCodec::new(slot.clone()),
+    let open = open_channel_request(&endpoint.uri(use_tls))?;
+    let (response, stream) = requests
+        .send_request(open, false)
+        .map_err(|e| connect_error(&e))?;
+    // Nothing else is ever requested on this connection: once the stream is done, it closes.
+    drop(requests);
+    tokio::spawn(connection::drive(
+        conn,
+        StreamWriter::new(
+            stream,
+            ServerOutbound::new(outbound, oneshot::channel().1),
+            FrameSigner::new(slot.clone()),
+            StreamEnd::EndStream,
         ),
-    )
-    .await
-    .map_err(|_| DialError::Timeout(name.clone()))?
-    .map_err(|status| DialError::Refused {
+        config.keepalive.http2_keepalive,
+        config.keepalive.timeout,
+        name.clone(),
+    ));
+    let response = tokio::time::timeout_at(deadline, response)
+        .await
+        .map_err(|_| DialError::Timeout(name.clone()))?
+        .map_err(|e| connect_error(&e))?;
+    let refused = |status| DialError::Refused {
         endpoint: name.clone(),
         status,
-    })?;
-    let mut inbound = response.into_inner();
+    };
+    if let Some(status) = status_from_headers(response.headers()) {
+        // A trailers-only response: the server refused the stream outright.
+        return Err(refused(status));
+    }
+    if response.status() != http::StatusCode::OK {
+        return Err(refused(tonic::Status::unavailable(format!(
+            "HTTP status {}",
+            response.status()
+        ))));
+    }
+    let mut inbound = GrpcRecv::new(response.into_body(), config.max_frame_bytes());
     let reply = match tokio::time::timeout_at(deadline, inbound.next()).await {
         Err(_) => return Err(DialError::Timeout(name)),
         Ok(None) => return Err(DialError::Closed(name)),
-        Ok(Some(Err(status))) => {
-            return Err(DialError::Refused {
-                endpoint: name,
-                status,
-            });
-        }
+        Ok(Some(Err(status))) => return Err(refused(status)),
         Ok(Some(Ok(Err(error)))) => {
             return Err(DialError::Connect {
                 endpoint: name,
@@ -239,7 +279,6 @@ pub async fn dial(
             negotiated.connection_type,
         ),
         negotiated.link_id.clone(),
-        Some(channel),
     );
     let info = LinkInfo {
         link_id: negotiated.link_id,
