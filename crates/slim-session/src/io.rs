@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use slim_wire::proto;
+use slim_wire::{Frame, proto};
 
 use crate::config::LayerConfig;
 use crate::event::{CompletionError, CompletionId, Event, SubscriptionId};
@@ -44,10 +44,18 @@ pub struct Stats {
     pub leftovers_discarded: u64,
 }
 
+/// One message for the node: sealed as a message, or already encoded as a frame (data and
+/// acknowledgements of sessions without MLS, built from a cached header).
+#[derive(Debug, Clone)]
+pub(crate) enum Transmit {
+    Message(Box<proto::Message>),
+    Frame(Frame),
+}
+
 /// The layer's output queues and id counters.
 #[derive(Debug)]
 pub(crate) struct Io {
-    pub transmit: VecDeque<proto::Message>,
+    pub transmit: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
     pub stats: Stats,
     next_completion: u64,

@@ -219,15 +219,14 @@ impl Driver {
 
     fn on_frames(&mut self, now: Instant) {
         for frame in self.frames.drain(..) {
-            match frame.decode() {
-                Ok(message) => {
-                    if tracing::enabled!(tracing::Level::TRACE) {
-                        trace_message("received", &message);
-                    }
-                    self.layer.handle_message(now, message);
-                }
-                Err(error) => tracing::debug!(%error, "undecodable frame dropped"),
+            if tracing::enabled!(tracing::Level::TRACE)
+                && let Ok(message) = frame.decode()
+            {
+                trace_message("received", &message);
             }
+            // Data and acks are read from the frame itself; the rest is decoded (and a frame
+            // that does not decode is counted invalid) by the layer.
+            self.layer.handle_frame(now, frame);
         }
     }
 
@@ -251,17 +250,20 @@ impl Driver {
         if self.blocked.is_some() {
             return;
         }
-        while let Some(message) = self.layer.poll_transmit() {
-            if tracing::enabled!(tracing::Level::TRACE) {
-                trace_message("sending", &message);
-            }
-            let frame = match Frame::build(&message) {
+        // Data and acks come encoded from the layer; other messages are encoded by it.
+        while let Some(frame) = self.layer.poll_transmit_frame() {
+            let frame = match frame {
                 Ok(frame) => frame,
                 Err(error) => {
                     tracing::warn!(%error, "session layer produced an invalid message; dropped");
                     continue;
                 }
             };
+            if tracing::enabled!(tracing::Level::TRACE)
+                && let Ok(message) = frame.decode()
+            {
+                trace_message("sending", &message);
+            }
             match self.client.try_send_frame(frame.clone()) {
                 Ok(()) => {}
                 Err(SendError::Full) => {

@@ -6,8 +6,9 @@
 //!
 //! Driving it (what an async driver does, in a loop):
 //!
-//! 1. feed inputs: [`SessionLayer::handle_message`] for every message from the node (anything
-//!    that is not a session `Publish` is ignored, so the whole stream can be passed),
+//! 1. feed inputs: [`SessionLayer::handle_frame`] for every frame from the node (or
+//!    [`SessionLayer::handle_message`] for a decoded message; anything that is not a session
+//!    `Publish` is ignored, so the whole stream can be passed),
 //!    [`SessionLayer::handle_timeout`] when [`SessionLayer::poll_timeout`] has passed, and
 //!    commands from the application;
 //! 2. after every input, drain the outputs: [`SessionLayer::poll_transmit`] to the node
@@ -61,15 +62,15 @@ use std::time::{Instant, SystemTime};
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use slim_wire::{Name, proto};
-use tracing::debug;
+use slim_wire::{Frame, FrameError, Name, proto};
+use tracing::{debug, warn};
 
 use crate::config::{LayerConfig, SessionConfig};
 use crate::error::{CommandError, PublishError};
 use crate::event::{
     CompletionId, Delivery, Event, ParticipantInfo, SessionId, SessionInfo, SubscriptionId,
 };
-use crate::io::{Ctx, Io, Stats};
+use crate::io::{Ctx, Io, Stats, Transmit};
 use crate::security::{Identity, MlsProvider, ReplayGuard, verify_command};
 use crate::session::Session;
 use crate::wire::{self, Inbound};
@@ -270,6 +271,38 @@ impl SessionLayer {
                 return;
             }
         };
+        self.handle_inbound(now, inbound);
+    }
+
+    /// Handles one frame received from the node: [`Self::handle_message`] of its decoded
+    /// message, with the same outcome for every input, but data messages and
+    /// acknowledgements of sessions without MLS are read from the frame's bytes instead of
+    /// being decoded (see `wire/frame.rs`). A frame prost cannot decode is counted invalid.
+    pub fn handle_frame(&mut self, now: Instant, frame: Frame) {
+        let fast = frame.session().and_then(|header| {
+            let session = self.sessions.get(&SessionId(header.session_id))?;
+            if session.uses_mls() {
+                return None;
+            }
+            Inbound::from_frame(&frame, &mut self.names)
+        });
+        if let Some(inbound) = fast {
+            self.with_session(now, SessionId(inbound.session_id), |session, ctx| {
+                session.handle(ctx, inbound)
+            });
+            return;
+        }
+        match frame.decode() {
+            Ok(message) => self.handle_message(now, message),
+            Err(error) => {
+                self.io.stats.invalid += 1;
+                debug!(%error, "undecodable frame dropped");
+            }
+        }
+    }
+
+    /// The rest of [`Self::handle_message`], once the message is validated.
+    fn handle_inbound(&mut self, now: Instant, inbound: Inbound) {
         let id = SessionId(inbound.session_id);
         // Discovery is stateless even when the session exists here (a member being invited
         // again is found and then refused by the moderator).
@@ -554,7 +587,31 @@ impl SessionLayer {
 
     /// The next message to send to the node.
     pub fn poll_transmit(&mut self) -> Option<proto::Message> {
-        let message = self.io.transmit.pop_front()?;
+        loop {
+            match self.pop_transmit()? {
+                Transmit::Message(message) => return Some(*message),
+                // Frames are built by this layer: they decode.
+                Transmit::Frame(frame) => match frame.decode() {
+                    Ok(message) => return Some(message),
+                    Err(error) => warn!(%error, "an encoded session message does not decode"),
+                },
+            }
+        }
+    }
+
+    /// The next message to send to the node, encoded: [`Self::poll_transmit`] and
+    /// `Frame::build`, except that data and acknowledgements of sessions without MLS come
+    /// encoded already (from a header template the session keeps). `Err` is a message that
+    /// cannot be encoded as a frame (the layer never builds one; drop it).
+    pub fn poll_transmit_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        Some(match self.pop_transmit()? {
+            Transmit::Message(message) => Frame::build(&message),
+            Transmit::Frame(frame) => Ok(frame),
+        })
+    }
+
+    fn pop_transmit(&mut self) -> Option<Transmit> {
+        let next = self.io.transmit.pop_front()?;
         if !self.transmit_blocked.is_empty()
             && self.io.transmit.len() <= self.config.transmit_queue / 2
         {
@@ -562,7 +619,7 @@ impl SessionLayer {
                 self.io.events.push_back(Event::Writable(session));
             }
         }
-        Some(message)
+        Some(next)
     }
 
     /// The next event for the driver or application.

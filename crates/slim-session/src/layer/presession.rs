@@ -16,7 +16,7 @@ use slim_wire::proto::{SessionMessageType as T, command_payload::CommandPayloadT
 use tracing::{debug, warn};
 
 use super::SessionLayer;
-use crate::io::Ctx;
+use crate::io::{Ctx, Transmit};
 use crate::security::{seal, verify_command};
 use crate::session::Session;
 use crate::wire::{self, Envelope, Inbound, Outbound};
@@ -137,7 +137,10 @@ impl SessionLayer {
     fn send_stateless(&mut self, now: Instant, out: Outbound) {
         let wall = self.wall(now);
         match seal(out, self.identity.as_mut(), wall, true, None) {
-            Ok(message) => self.io.transmit.push_back(message),
+            Ok(message) => self
+                .io
+                .transmit
+                .push_back(Transmit::Message(Box::new(message))),
             Err(error) => {
                 self.io.stats.seal_failed += 1;
                 warn!(%error, "could not seal a reply");

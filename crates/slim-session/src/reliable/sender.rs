@@ -306,7 +306,7 @@ impl DataSender {
             session_type: self.address.session_type,
             session_id: self.address.session_id,
         };
-        envelope.app(
+        envelope.app_routed(
             SessionMessageType::Msg,
             id,
             &payload.payload_type,

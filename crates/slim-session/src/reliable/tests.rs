@@ -40,19 +40,25 @@ fn payload(n: u8) -> AppPayload {
     }
 }
 
+/// The routing header `o` goes out with (written here if the session would leave it to the
+/// template).
+fn header(o: &crate::wire::Outbound) -> Option<slim_wire::proto::SlimHeader> {
+    let mut o = o.clone();
+    o.materialize();
+    match o.message.message_type {
+        Some(slim_wire::proto::message::MessageType::Publish(p)) => p.header,
+        _ => None,
+    }
+}
+
 fn ids(fx: &Effects) -> Vec<(u32, T, String)> {
     fx.transmit
         .iter()
         .map(|o| {
-            let dest = match &o.message.message_type {
-                Some(slim_wire::proto::message::MessageType::Publish(p)) => p
-                    .header
-                    .as_ref()
-                    .and_then(|h| h.destination.as_ref())
-                    .map(|d| Name::from_proto(d).unwrap().to_string())
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
+            let dest = header(o)
+                .and_then(|h| h.destination)
+                .map(|d| Name::from_proto(&d).unwrap().to_string())
+                .unwrap_or_default();
             (o.message_id(), o.kind, dest)
         })
         .collect()
@@ -170,12 +176,7 @@ fn rtx_requests_are_answered_but_history_is_refused_to_newcomers() {
     let errors: Vec<bool> = fx
         .transmit
         .iter()
-        .map(|o| match &o.message.message_type {
-            Some(slim_wire::proto::message::MessageType::Publish(p)) => {
-                p.header.as_ref().and_then(|h| h.error).unwrap_or(false)
-            }
-            _ => false,
-        })
+        .map(|o| header(o).and_then(|h| h.error).unwrap_or(false))
         .collect();
     assert_eq!(errors, vec![false, false, true, true]);
     // An RTX request is not an acknowledgement: message 1 still waits for a's ack.

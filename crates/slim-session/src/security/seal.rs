@@ -24,7 +24,11 @@ pub(crate) fn seal(
     sign: bool,
     mls: Option<&mut (dyn MlsGroup + 'static)>,
 ) -> Result<proto::Message, SecurityError> {
-    let Outbound { mut message, kind } = outbound;
+    let mut outbound = outbound;
+    outbound.materialize();
+    let Outbound {
+        mut message, kind, ..
+    } = outbound;
     let token = identity.token(wall)?;
     let Some(proto::message::MessageType::Publish(publish)) = &mut message.message_type else {
         return Ok(message);

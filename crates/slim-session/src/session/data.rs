@@ -166,9 +166,11 @@ impl Session {
     /// Acknowledges a data message (MsgAck echoing its id and `PUBLISH_TO` flag).
     fn send_ack(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
         let publish_to = message.flag(PUBLISH_TO);
-        let out =
-            self.envelope(&message.source, 1)
-                .empty(T::MsgAck, message.message_id, publish_to);
+        let out = self.envelope(&message.source, 1).empty_routed(
+            T::MsgAck,
+            message.message_id,
+            publish_to,
+        );
         self.send(ctx, out);
     }
 

@@ -14,6 +14,7 @@
 //! - `moderator.rs`: the moderator's task queue (invite, remove, rejoin) and group close.
 //! - `participant.rs`: join, welcome, group updates, leave, soft close and rejoin.
 //! - `roster.rs`, `liveness.rs`, `mls.rs`: the pieces named after them.
+//! - `templates.rs`: encoded headers of data and acks, so they are not encoded per message.
 
 mod data;
 mod lifecycle;
@@ -23,6 +24,7 @@ mod mls;
 mod moderator;
 mod participant;
 mod roster;
+mod templates;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -37,7 +39,7 @@ use crate::event::{
     CloseReason, CompletionId, Delivery, Event, ParticipantInfo, Role, SessionId, SessionInfo,
     SubscriptionId,
 };
-use crate::io::Ctx;
+use crate::io::{Ctx, Transmit};
 use crate::reliable::{DataReceiver, DataSender, Effects, SenderAddress};
 use crate::security::seal;
 use crate::wire::{self, Envelope, Inbound, Outbound};
@@ -136,6 +138,8 @@ pub(crate) struct Session {
     join_reply: Option<Outbound>,
     /// Participant: the soft close or rejoin in progress.
     pending_state: Option<participant::PendingState>,
+    /// Encoded headers of data and acks (sessions without MLS).
+    templates: templates::Templates,
 }
 
 impl std::fmt::Debug for Session {
@@ -231,6 +235,7 @@ impl Session {
             behind_since: None,
             join_reply: None,
             pending_state: None,
+            templates: templates::Templates::default(),
             config,
         }
     }
@@ -316,6 +321,17 @@ impl Session {
         // A data broadcast (to a group, or to the peer) is kept as sealed, to be repeated if
         // it must be resent (only MLS sessions keep it: see `DataSender::repeat_sealed`).
         let repeatable = (broadcast && out.kind == T::Msg).then(|| out.message_id());
+        // Data and acks of a session without MLS carry only the token: encoded straight from
+        // the header template (the same bytes sealing and encoding would give).
+        if self.mls.is_none()
+            && !sign
+            && matches!(out.kind, T::Msg | T::MsgAck)
+            && let Ok(token) = ctx.identity.token(ctx.wall)
+            && let Some(frame) = self.templates.frame(&out, &token)
+        {
+            ctx.io.transmit.push_back(Transmit::Frame(frame));
+            return;
+        }
         let group = match (&mut self.mls, encrypts) {
             (Some(state), true) => match state.group_mut() {
                 Some(group) => Some(group),
@@ -333,7 +349,9 @@ impl Session {
                 if let Some(id) = repeatable {
                     self.sender.remember_sealed(id, &message);
                 }
-                ctx.io.transmit.push_back(message);
+                ctx.io
+                    .transmit
+                    .push_back(Transmit::Message(Box::new(message)));
             }
             Err(e) => {
                 ctx.io.stats.seal_failed += 1;
@@ -344,6 +362,16 @@ impl Session {
 
     /// True when every other member receives `out` (group channel, or the peer).
     fn is_broadcast(&self, out: &Outbound) -> bool {
+        let is = |name: &Option<Name>, key: slim_wire::NameKey| {
+            name.as_ref().is_some_and(|n| n.key() == key)
+        };
+        if let Some(route) = &out.route {
+            let key = route.destination.key();
+            return match self.config.kind {
+                SessionKind::PointToPoint => is(&self.destination, key),
+                SessionKind::Group => is(&self.destination, key) || is(&self.control_channel, key),
+            };
+        }
         let Some(slim_wire::proto::message::MessageType::Publish(publish)) =
             &out.message.message_type
         else {
@@ -369,10 +397,9 @@ impl Session {
             ],
             id,
         };
-        let is = |name: &Option<Name>| name.as_ref().is_some_and(|n| n.key() == key);
         match self.config.kind {
-            SessionKind::PointToPoint => is(&self.destination),
-            SessionKind::Group => is(&self.destination) || is(&self.control_channel),
+            SessionKind::PointToPoint => is(&self.destination, key),
+            SessionKind::Group => is(&self.destination, key) || is(&self.control_channel, key),
         }
     }
 
@@ -413,7 +440,9 @@ impl Session {
             }
             for sealed in std::mem::take(&mut fx.repeat) {
                 self.liveness.broadcast_sent(ctx.now);
-                ctx.io.transmit.push_back(sealed);
+                ctx.io
+                    .transmit
+                    .push_back(Transmit::Message(Box::new(sealed)));
             }
             for (id, result) in std::mem::take(&mut fx.completions) {
                 ctx.io.complete(id, result);

@@ -7,10 +7,13 @@
 //!   ready for identity, signature and encryption.
 //! - `commands.rs`: constructors of the command payloads, one per message type.
 //! - `inbound.rs`: `Inbound`, the validated view of a received session message.
+//! - `frame.rs`: `Inbound::from_frame`, the same for data and acks read from the received
+//!   frame's bytes without decoding them.
 //! - `names.rs`: `NameCache`, recent senders' names reused instead of parsed again.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;
+mod frame;
 mod inbound;
 mod names;
 #[cfg(test)]
@@ -62,10 +65,23 @@ pub(crate) fn session_type(kind: crate::SessionKind) -> SessionType {
 /// signature, MLS encryption). Sessions produce these; the layer seals and queues them.
 #[derive(Clone, Debug)]
 pub(crate) struct Outbound {
-    /// The message with an empty `identity` and no signature; app payloads in clear.
+    /// The message with an empty `identity` and no signature; app payloads in clear. Its
+    /// routing header is missing while `route` is set.
     pub message: proto::Message,
     /// The session message type (cached to avoid re-reading the header).
     pub kind: SessionMessageType,
+    /// Data and acks: the routing header not written yet. Most of them leave encoded from
+    /// the session's header template (`session/templates.rs`) and never need it; the others
+    /// get it from [`Outbound::materialize`].
+    pub route: Option<Route>,
+}
+
+/// What a routing header is made of.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    pub source: Name,
+    pub destination: Name,
+    pub fanout: u32,
 }
 
 /// Addressing and session fields shared by every message a session sends.
@@ -87,13 +103,22 @@ impl Envelope<'_> {
         content: proto::content::ContentType,
         metadata: HashMap<String, String>,
     ) -> Outbound {
+        let mut out = self.build_routed(kind, message_id, content, metadata);
+        out.materialize();
+        out
+    }
+
+    /// [`Self::build`] with the routing header left to [`Outbound::materialize`].
+    fn build_routed(
+        &self,
+        kind: SessionMessageType,
+        message_id: u32,
+        content: proto::content::ContentType,
+        metadata: HashMap<String, String>,
+    ) -> Outbound {
         let message = proto::Message {
             message_type: Some(proto::message::MessageType::Publish(proto::Publish {
-                header: Some(slim_wire::builders::header(
-                    self.source,
-                    self.destination,
-                    self.fanout,
-                )),
+                header: None,
                 session: Some(proto::SessionHeader {
                     session_type: self.session_type as i32,
                     session_message_type: kind as i32,
@@ -106,7 +131,16 @@ impl Envelope<'_> {
             })),
             metadata,
         };
-        Outbound { message, kind }
+        let route = Route {
+            source: self.source.clone(),
+            destination: self.destination.clone(),
+            fanout: self.fanout,
+        };
+        Outbound {
+            message,
+            kind,
+            route: Some(route),
+        }
     }
 
     /// A command message (types 5..=20).
@@ -126,7 +160,8 @@ impl Envelope<'_> {
         )
     }
 
-    /// An application payload message (Msg, RtxReply).
+    /// An application payload message (Msg, RtxReply), header written.
+    #[cfg(test)]
     pub fn app(
         &self,
         kind: SessionMessageType,
@@ -148,17 +183,64 @@ impl Envelope<'_> {
 
     /// The empty application payload upstream uses for MsgAck, RtxRequest and error RtxReply.
     pub fn empty(&self, kind: SessionMessageType, message_id: u32, publish_to: bool) -> Outbound {
+        let mut out = self.empty_routed(kind, message_id, publish_to);
+        out.materialize();
+        out
+    }
+
+    /// [`Self::app`] with the routing header left to [`Outbound::materialize`] (data).
+    pub fn app_routed(
+        &self,
+        kind: SessionMessageType,
+        message_id: u32,
+        payload_type: &str,
+        blob: Bytes,
+        metadata: HashMap<String, String>,
+    ) -> Outbound {
+        self.build_routed(
+            kind,
+            message_id,
+            proto::content::ContentType::AppPayload(proto::ApplicationPayload {
+                payload_type: payload_type.to_owned(),
+                blob,
+            }),
+            metadata,
+        )
+    }
+
+    /// [`Self::empty`] with the routing header left to [`Outbound::materialize`] (acks).
+    pub fn empty_routed(
+        &self,
+        kind: SessionMessageType,
+        message_id: u32,
+        publish_to: bool,
+    ) -> Outbound {
         let mut metadata = HashMap::new();
         if publish_to {
             metadata.insert(PUBLISH_TO.to_owned(), TRUE_VALUE.to_owned());
         }
-        self.app(kind, message_id, "", Bytes::new(), metadata)
+        self.app_routed(kind, message_id, "", Bytes::new(), metadata)
     }
 }
 
 impl Outbound {
-    /// Mutable access to the routing header (present by construction).
+    /// Writes the routing header if it is still pending (see [`Outbound::route`]).
+    pub fn materialize(&mut self) {
+        if let Some(route) = self.route.take()
+            && let Some(proto::message::MessageType::Publish(publish)) =
+                &mut self.message.message_type
+        {
+            publish.header = Some(slim_wire::builders::header(
+                &route.source,
+                &route.destination,
+                route.fanout,
+            ));
+        }
+    }
+
+    /// Mutable access to the routing header (written first if pending).
     pub fn header_mut(&mut self) -> Option<&mut proto::SlimHeader> {
+        self.materialize();
         match &mut self.message.message_type {
             Some(proto::message::MessageType::Publish(publish)) => publish.header.as_mut(),
             _ => None,

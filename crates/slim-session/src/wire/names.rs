@@ -8,6 +8,7 @@
 //! name (a reference-count increment), and only a new name takes the full path. The cache is
 //! a small fixed array, so its memory is bounded whatever a peer sends.
 
+use slim_wire::frame::NameParts;
 use slim_wire::{InstanceId, Name, NameError, NameKey, proto};
 
 /// Names kept; enough for a moderator's busy group, small enough to scan.
@@ -21,6 +22,36 @@ pub(crate) struct NameCache {
 }
 
 impl NameCache {
+    /// [`Self::resolve`] of a name read from a frame's view (its key and strings as sent):
+    /// a kept name without allocating, else the full path on the name rebuilt.
+    pub fn resolve_parts(&mut self, (key, strings): NameParts<'_>) -> Result<Name, NameError> {
+        if let Some(known) = self.slots.iter().find(|known| {
+            known.key() == key
+                && match (known.components(), strings) {
+                    (Some(kept), Some(sent)) => kept == sent,
+                    (None, None) => true,
+                    _ => false,
+                }
+        }) {
+            return Ok(known.clone());
+        }
+        let [c0, c1, c2] = key.components;
+        let (id_0, id_1) = ((key.id.0 >> 64) as u64, key.id.0 as u64);
+        self.resolve(&proto::Name {
+            name: Some(proto::EncodedName {
+                component_0: c0,
+                component_1: c1,
+                component_2: c2,
+                name_id: (!key.id.is_any()).then_some(proto::NameId { id_0, id_1 }),
+            }),
+            str_name: strings.map(|[a, b, c]| proto::StringName {
+                str_component_0: a.to_owned(),
+                str_component_1: b.to_owned(),
+                str_component_2: c.to_owned(),
+            }),
+        })
+    }
+
     /// `Name::from_proto`, answered from the cache when the name was seen recently.
     pub fn resolve(&mut self, name: &proto::Name) -> Result<Name, NameError> {
         let encoded = name.name.as_ref().ok_or(NameError::MissingEncoded)?;

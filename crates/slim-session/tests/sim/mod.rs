@@ -8,8 +8,9 @@
 //! Routing follows the node (§3 of the reference): an exact instance id matches only that
 //! subscription; the any-instance id matches every instance of the service; fanout 1 picks
 //! one target (round robin), fanout > 1 reaches all of them; the sender never gets its own
-//! message back. Every message is encoded and decoded with prost on the way, so what the
-//! layer emits must be valid on the wire.
+//! message back. Messages leave a layer as frames (`poll_transmit_frame`) and reach the next
+//! one as frames (`handle_frame`), as with the client driver, so what the layer emits must
+//! be valid on the wire.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +21,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -28,7 +30,7 @@ use slim_session::{
     SessionInfo, SessionLayer,
 };
 use slim_wire::proto::{self, message::MessageType};
-use slim_wire::{InstanceId, Name, NameKey};
+use slim_wire::{Frame, InstanceId, Name, NameKey};
 
 /// Network behaviour.
 #[derive(Clone, Debug)]
@@ -265,17 +267,17 @@ impl Sim {
         matches
     }
 
-    fn route(&mut self, from: usize, message: proto::Message) {
+    fn route(&mut self, from: usize, bytes: Vec<u8>) {
+        let message = proto::Message::decode(bytes.as_slice()).expect("a frame decodes");
         let targets = self.targets(from, &message);
         if let Some(trace) = self.trace.as_mut() {
             trace.push(Traced {
                 at: self.now - self.start,
                 from,
                 to: targets.clone(),
-                message: message.clone(),
+                message,
             });
         }
-        let bytes = message.encode_to_vec();
         for to in targets {
             if self.partitions.contains(&(from, to)) {
                 continue;
@@ -319,11 +321,13 @@ impl Sim {
                 return;
             }
             while !self.endpoints[index].clogged {
-                let Some(message) = self.endpoints[index].layer.poll_transmit() else {
+                // As the client driver takes them: encoded frames.
+                let Some(frame) = self.endpoints[index].layer.poll_transmit_frame() else {
                     break;
                 };
                 progressed = true;
-                self.route(index, message);
+                let frame = frame.expect("the layer sends valid frames");
+                self.route(index, frame.bytes().to_vec());
             }
             while let Some(event) = self.endpoints[index].layer.poll_event() {
                 progressed = true;
@@ -435,10 +439,13 @@ impl Sim {
             if !self.endpoints[to].alive {
                 continue;
             }
-            let message = proto::Message::decode(bytes.as_slice()).expect("valid encoding");
             self.delivered += 1;
             let now = self.now;
-            self.endpoints[to].layer.handle_message(now, message);
+            // As the client driver does: the link's frame goes to the layer as it is.
+            match Frame::parse(Bytes::from(bytes)) {
+                Ok(frame) => self.endpoints[to].layer.handle_frame(now, frame),
+                Err(error) => panic!("the layer sent an invalid frame: {error}"),
+            }
             self.flush_one(to);
         }
         for index in 0..self.endpoints.len() {

@@ -228,5 +228,8 @@ fn put_bytes(out: &mut Vec<u8>, number: u32, payload: &[u8]) -> Span {
     Span::new(start, out.len())
 }
 
+mod template;
 #[cfg(test)]
 mod tests;
+
+pub use template::PublishTemplate;

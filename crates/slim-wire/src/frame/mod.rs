@@ -9,14 +9,18 @@
 //! dropping the process-local fields and copying every other byte verbatim.
 //!
 //! Layout: `parse.rs` validates and builds the view, `build.rs` encodes our own messages and
-//! records the view as it writes, `emit.rs` re-encodes, `tests.rs` checks
-//! both against prost.
+//! records the view as it writes, `emit.rs` re-encodes, `plain.rs` reads a publish's payload
+//! and metadata for applications, `tests.rs` checks them against prost.
 
 mod build;
 mod emit;
 mod parse;
+mod plain;
 #[cfg(test)]
 mod tests;
+
+pub use build::PublishTemplate;
+pub use plain::PlainPublish;
 
 use std::sync::Arc;
 
@@ -177,6 +181,9 @@ pub struct SessionInfo {
     pub message_id: u32,
 }
 
+/// A name as carried in a frame: its routing key and, when sent, its three strings.
+pub type NameParts<'a> = (NameKey, Option<[&'a str; 3]>);
+
 /// A validated, encoded `Message`. Cheap to clone and to move: it is one pointer to the
 /// shared bytes and their parsed view.
 ///
@@ -285,6 +292,31 @@ impl Frame {
     /// The destination with its strings, for logs and the control plane (allocates).
     pub fn destination_name(&self) -> Option<Name> {
         self.full_name(self.data.header.as_ref()?.destination.as_ref()?)
+    }
+
+    /// The source's routing key and its three strings as sent (`None` inside when the name
+    /// carries no `StringName`), without allocating.
+    pub fn source_parts(&self) -> Option<NameParts<'_>> {
+        self.name_parts(self.data.header.as_ref()?.source.as_ref()?)
+    }
+
+    /// The destination's routing key and its three strings as sent, without allocating.
+    pub fn destination_parts(&self) -> Option<NameParts<'_>> {
+        self.name_parts(self.data.header.as_ref()?.destination.as_ref()?)
+    }
+
+    fn name_parts(&self, view: &NameView) -> Option<NameParts<'_>> {
+        let key = Self::name_key(Some(view))?;
+        let strings = match view.strings {
+            // Validated as UTF-8 by `parse`.
+            Some([a, b, c]) => Some([
+                std::str::from_utf8(self.slice(a)).ok()?,
+                std::str::from_utf8(self.slice(b)).ok()?,
+                std::str::from_utf8(self.slice(c)).ok()?,
+            ]),
+            None => None,
+        };
+        Some((key, strings))
     }
 
     fn full_name(&self, view: &NameView) -> Option<Name> {

@@ -144,6 +144,33 @@ proptest! {
     fn build_gives_the_bytes_and_view_of_parse(message in arb_publish()) {
         assert_same(&message)?;
     }
+
+    #[test]
+    fn a_template_gives_the_frame_of_build(message in arb_publish()) {
+        assert_template_same(&message)?;
+    }
+}
+
+/// [`super::PublishTemplate`] of the message's header, then its publish: the same frame (or
+/// error) as [`Frame::build`] of the whole message.
+fn assert_template_same(message: &proto::Message) -> Result<(), TestCaseError> {
+    let Some(MessageType::Publish(publish)) = &message.message_type else {
+        return Ok(());
+    };
+    let (Some(header), Some(session)) = (&publish.header, &publish.session) else {
+        return Ok(());
+    };
+    let built = super::PublishTemplate::new(header)
+        .and_then(|t| t.publish(session, publish.msg.as_ref(), &message.metadata));
+    match (built, Frame::build(message)) {
+        (Ok(from_template), Ok(built)) => {
+            prop_assert_eq!(from_template.bytes(), built.bytes());
+            prop_assert_eq!(view(&from_template), view(&built));
+        }
+        (Err(from_template), Err(built)) => prop_assert_eq!(from_template, built),
+        (t, b) => prop_assert!(false, "template {t:?} but build {b:?}"),
+    }
+    Ok(())
 }
 
 #[test]
@@ -177,4 +204,5 @@ fn oversized_publishes_are_refused() {
         Frame::build(&message),
         Err(FrameError::TooLarge(len)) if len == message.encoded_len()
     ));
+    assert_template_same(&message).unwrap();
 }

@@ -1,0 +1,93 @@
+//! [`Inbound::from_frame`]: data messages and acknowledgements read from the received
+//! [`Frame`] without decoding it.
+//!
+//! The link already validated the bytes into a [`Frame`] (routing header, names, session
+//! header). Decoding them again with prost for the session layer copies all six name strings
+//! and the identity token of every message, and the name cache then throws the names away
+//! again. For the two message types sent per application message — `Msg` and `MsgAck` — this
+//! builds the [`Inbound`] from the view instead: names from the cache by key and strings,
+//! payload and metadata from [`Frame::plain_publish`] (the blob shares the frame's bytes).
+//!
+//! It answers `None` whenever anything is unusual (another message type, a name not in the
+//! cache, a payload layout prost must decide, a message `parse_with` would refuse): the caller
+//! then decodes and takes the general path, which gives the same result, errors included.
+//! Only sessions without MLS use it, because the message it builds carries the routing header
+//! without names: MLS rebuilds the authenticated data from those, and nothing else reads them
+//! (the validated names are `Inbound::source` and `destination`).
+
+use std::collections::HashMap;
+
+use slim_wire::proto::{self, SessionMessageType, SessionType};
+use slim_wire::{Frame, FrameKind};
+
+use super::{Inbound, NameCache};
+
+impl Inbound {
+    /// The `Inbound` that `parse_with(frame.decode())` gives, for a `Msg` or `MsgAck` in the
+    /// usual layout whose names are cached; `None` for everything else (see the module docs).
+    pub fn from_frame(frame: &Frame, names: &mut NameCache) -> Option<Inbound> {
+        if frame.kind() != FrameKind::Publish {
+            return None;
+        }
+        let session = frame.session()?;
+        let kind = SessionMessageType::try_from(session.message_type).ok()?;
+        if !matches!(kind, SessionMessageType::Msg | SessionMessageType::MsgAck) {
+            return None;
+        }
+        let session_type = SessionType::try_from(session.session_type).ok()?;
+        if session_type == SessionType::Unspecified {
+            return None;
+        }
+        let plain = frame.plain_publish()?;
+        // A Msg must carry an application payload (`parse_with` refuses it otherwise).
+        if kind == SessionMessageType::Msg && plain.app.is_none() {
+            return None;
+        }
+        let source = names.resolve_parts(frame.source_parts()?).ok()?;
+        let destination = names.resolve_parts(frame.destination_parts()?).ok()?;
+        let metadata: HashMap<String, String> = plain
+            .metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let header = proto::SlimHeader {
+            // Acknowledgements never reach the application: their token is not copied.
+            identity: match kind {
+                SessionMessageType::Msg => frame.identity().to_owned(),
+                _ => String::new(),
+            },
+            error: frame.error_flag(),
+            ..proto::SlimHeader::default()
+        };
+        let msg = plain.app.map(|(payload_type, blob)| proto::Content {
+            content_type: Some(proto::content::ContentType::AppPayload(
+                proto::ApplicationPayload {
+                    payload_type: payload_type.to_owned(),
+                    blob,
+                },
+            )),
+        });
+        let message = proto::Message {
+            message_type: Some(proto::message::MessageType::Publish(proto::Publish {
+                header: Some(header),
+                session: Some(proto::SessionHeader {
+                    session_type: session.session_type,
+                    session_message_type: session.message_type,
+                    session_id: session.session_id,
+                    message_id: session.message_id,
+                }),
+                msg,
+            })),
+            metadata,
+        };
+        Some(Inbound {
+            message,
+            source,
+            destination,
+            kind,
+            session_type,
+            session_id: session.session_id,
+            message_id: session.message_id,
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! [`PublishTemplate`]: a routing header encoded once, for the many publishes that share it.
+//!
+//! A session sends every data message and acknowledgement to the same peer (or channel) with
+//! the same source, fanout and identity token, so all those publishes begin with the same
+//! encoded `SLIMHeader`: two names with their strings (most of a small message's bytes) and
+//! the token. The template keeps those bytes and their view; each publish then copies them
+//! and writes only the session header, the content and the metadata. The frame is exactly
+//! what [`Frame::build`] gives for the same message (bytes and view), which the tests check
+//! for arbitrary messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::encoding::{hash_map, message, string};
+
+use super::super::{Frame, FrameData, FrameError, FrameKind, HeaderView, SessionInfo, Span};
+use super::write_header;
+use crate::pb::{WireType, put_key, put_varint, varint_len};
+use crate::proto;
+
+/// An encoded routing header and where its fields are, ready to start publishes.
+#[derive(Debug, Clone)]
+pub struct PublishTemplate {
+    /// The `header` field of a `Publish` (key and length included), as if at offset 0.
+    header: Vec<u8>,
+    /// Its view, offsets relative to the start of `header`.
+    view: HeaderView,
+}
+
+impl PublishTemplate {
+    /// Encodes `header`. Refused as [`Frame::build`] refuses a publish with this header:
+    /// both names need their encoded form.
+    pub fn new(header: &proto::SlimHeader) -> Result<PublishTemplate, FrameError> {
+        let encoded = |name: &Option<proto::Name>| name.as_ref().is_some_and(|n| n.name.is_some());
+        if !encoded(&header.source) {
+            return Err(FrameError::Missing("header source name"));
+        }
+        if !encoded(&header.destination) {
+            return Err(FrameError::Missing("header destination name"));
+        }
+        let mut out = Vec::new();
+        let view = write_header(&mut out, header);
+        Ok(PublishTemplate { header: out, view })
+    }
+
+    /// The frame of a publish with this header and the given session header, content and
+    /// metadata: [`Frame::build`] of that message, without encoding the header again.
+    pub fn publish(
+        &self,
+        session: &proto::SessionHeader,
+        content: Option<&proto::Content>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Frame, FrameError> {
+        let publish_len = self.header.len()
+            + message::encoded_len(2, session)
+            + content.map_or(0, |c| message::encoded_len(3, c));
+        let metadata_len =
+            hash_map::encoded_len(string::encoded_len, string::encoded_len, 4, metadata);
+        let header_at = 1 + varint_len(publish_len as u64);
+        let total = header_at + publish_len + metadata_len;
+        if total > crate::MAX_FRAME_LEN {
+            return Err(FrameError::TooLarge(total));
+        }
+        let mut out = Vec::with_capacity(total);
+        put_key(
+            &mut out,
+            FrameKind::Publish.field_number(),
+            WireType::LengthDelimited,
+        );
+        put_varint(&mut out, publish_len as u64);
+        out.extend_from_slice(&self.header);
+        message::encode(2, session, &mut out);
+        if let Some(content) = content {
+            message::encode(3, content, &mut out);
+        }
+        let body = Span::new(0, out.len());
+        let body_content = Span::new(header_at, out.len());
+        hash_map::encode(
+            string::encode,
+            string::encoded_len,
+            string::encode,
+            string::encoded_len,
+            4,
+            metadata,
+            &mut out,
+        );
+        Ok(Frame {
+            data: Arc::new(FrameData {
+                bytes: Bytes::from(out),
+                kind: FrameKind::Publish,
+                body,
+                body_content,
+                header: Some(shifted(&self.view, header_at)),
+                subscription_id: 0,
+                session: Some(SessionInfo {
+                    session_type: session.session_type,
+                    message_type: session.session_message_type,
+                    session_id: session.session_id,
+                    message_id: session.message_id,
+                }),
+            }),
+        })
+    }
+}
+
+/// The header view moved `by` bytes further into the frame.
+fn shifted(view: &HeaderView, by: usize) -> HeaderView {
+    let by = by as u32;
+    let span = |s: Span| Span {
+        start: s.start + by,
+        end: s.end + by,
+    };
+    let name = |n: super::super::NameView| super::super::NameView {
+        strings: n.strings.map(|parts| parts.map(span)),
+        ..n
+    };
+    HeaderView {
+        field: span(view.field),
+        content: span(view.content),
+        source: view.source.map(name),
+        destination: view.destination.map(name),
+        // An absent identity has the empty span at 0, as `parse` leaves it.
+        identity: if view.identity == Span::default() {
+            view.identity
+        } else {
+            span(view.identity)
+        },
+        mac: view.mac.map(span),
+        ..view.clone()
+    }
+}
