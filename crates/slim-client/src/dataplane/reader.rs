@@ -111,3 +111,55 @@ fn resolve(shared: &Shared, frame: &Frame) {
     };
     shared.resolve_ack(frame.subscription_id(), result);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use slim_wire::{Name, builders};
+
+    use super::*;
+
+    fn publish(n: u8) -> Frame {
+        let me = Name::new("org", "ns", "me").unwrap();
+        let message = builders::publish(&me, &me, 1, "msg", Bytes::from(vec![n]));
+        Frame::from_message(&message).unwrap()
+    }
+
+    fn ack(id: u64, error: Option<&str>) -> Frame {
+        Frame::from_message(&builders::subscription_ack(id, error.map(str::to_owned))).unwrap()
+    }
+
+    #[test]
+    fn acknowledgements_are_resolved_and_removed_and_the_rest_keeps_its_order() {
+        let shared = Shared::new(
+            Name::new("org", "ns", "me").unwrap(),
+            Duration::from_secs(1),
+        );
+        let (ok_tx, mut ok_rx) = oneshot::channel();
+        let (refused_tx, mut refused_rx) = oneshot::channel();
+        shared.expect_ack(7, ok_tx);
+        shared.expect_ack(8, refused_tx);
+        let mut out = vec![
+            publish(0),
+            ack(7, None),
+            publish(1),
+            ack(8, Some("no")),
+            ack(99, None),
+            publish(2),
+        ];
+        assert_eq!(take_acks(&shared, &mut out, 1), 2);
+        let payloads: Vec<_> = out
+            .iter()
+            .map(|frame| super::super::app_payload(frame).unwrap()[0])
+            .collect();
+        assert_eq!(
+            payloads,
+            [0, 1, 2],
+            "frames before `start` untouched, order kept"
+        );
+        assert_eq!(ok_rx.try_recv().unwrap(), Ok(()));
+        assert_eq!(refused_rx.try_recv().unwrap(), Err("no".to_owned()));
+    }
+}
