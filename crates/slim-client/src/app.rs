@@ -109,10 +109,10 @@ impl AppBuilder {
         let mut data_plane = DataPlaneConfig::new(config.link.endpoint.clone(), me.clone());
         data_plane.link = config.link.clone();
         data_plane.post_quantum = config.post_quantum_link;
-        data_plane.inbox_capacity = config.inbox_capacity;
         data_plane.ack_timeout = config.subscription_timeout;
-        let (client, inbox) = DataPlaneClient::connect(data_plane).await?;
-        client.subscribe(&me).await?;
+        // The driver reads the link itself; it runs before the application's own
+        // subscription, so that the acknowledgement is read.
+        let (client, link) = DataPlaneClient::connect_direct(data_plane).await?;
 
         let layer = SessionLayer::builder(
             me.clone(),
@@ -122,7 +122,9 @@ impl AppBuilder {
         .config(config.layer.clone())
         .seed(rand_core::OsRng.next_u64())
         .build(Instant::now(), SystemTime::now())?;
-        let commands = driver::spawn(layer, client.clone(), inbox, config);
+        let commands = driver::spawn(layer, client.clone(), link, config);
+        // On failure, dropping `commands` stops the driver, which closes the link.
+        client.subscribe(&me).await?;
         Ok(App {
             inner: Arc::new(AppInner {
                 name: me,

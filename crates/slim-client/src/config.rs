@@ -77,8 +77,8 @@ pub struct AppConfig {
     pub mls_suite: slim_mls::Suite,
     /// Post-quantum link keys (X25519 + ML-KEM-768) in the link negotiation. Default false.
     pub post_quantum_link: bool,
-    /// Frames received from the node and not yet processed before the link stops reading.
-    /// Default 1024.
+    /// Most frames the driver takes from the link per read (fewer while a fire-and-forget
+    /// session's buffer is nearly full). Default 256.
     pub inbox_capacity: usize,
     /// How long a subscription may wait for the node's acknowledgement. Default 10 s.
     pub subscription_timeout: Duration,
@@ -113,7 +113,7 @@ impl AppConfig {
             layer: LayerConfig::default(),
             mls_suite: slim_mls::Suite::P256,
             post_quantum_link: false,
-            inbox_capacity: 1024,
+            inbox_capacity: 256,
             subscription_timeout: Duration::from_secs(10),
             session_buffer: 256,
             publish_queue: 256,

@@ -1,14 +1,19 @@
-//! The task that owns a client's link: receives, resolves acknowledgements, fills the inbox,
-//! and reconnects.
+//! The task that owns a client's link: dials, reconnects and restores subscriptions, and
+//! either reads each link itself (resolving acknowledgements, filling the queued [`Inbox`]) or
+//! hands it to a [`LinkReader`] and waits for the reader to report its end.
+//!
+//! [`Inbox`]: super::Inbox
+//! [`LinkReader`]: super::LinkReader
 
 use std::sync::Arc;
 
 use slim_transport::{ConnectionType, Link, LinkReceiver, LocalNode, OutFrame};
-use slim_wire::{Frame, FrameKind, builders, proto};
+use slim_wire::{Frame, builders};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::DataPlaneConfig;
+use super::reader::{Handover, take_acks};
 use super::state::Shared;
 
 /// Frames taken from the link per wake-up.
@@ -32,39 +37,64 @@ impl Drop for DriverGuard {
     }
 }
 
+/// Where received frames go.
+pub(super) enum Sink {
+    /// This task reads each link and queues the frames for the [`super::Inbox`].
+    Queue(mpsc::Sender<Frame>),
+    /// A [`super::LinkReader`] reads each link itself.
+    Direct(mpsc::Sender<Handover>),
+}
+
+impl Sink {
+    /// Resolves once nobody can take frames any more: a reader was dropped. Never for a queue,
+    /// whose task keeps resolving subscription acknowledgements even when nobody reads.
+    async fn closed(&self) {
+        match self {
+            Sink::Queue(_) => std::future::pending().await,
+            Sink::Direct(links) => links.closed().await,
+        }
+    }
+}
+
 /// Starts the driver with an established first link.
 pub(super) fn spawn(
     shared: Arc<Shared>,
     config: DataPlaneConfig,
     local: LocalNode,
     first: Link,
-    inbox: mpsc::Sender<Frame>,
+    sink: Sink,
 ) -> DriverGuard {
     shared.set_sender(Some(first.sender.clone()));
     shared.generation.send_replace(1);
     let task = tokio::spawn(async move {
-        let Link {
-            sender, receiver, ..
-        } = first;
-        drop(sender);
-        receive(&shared, receiver, &inbox).await;
-        disconnected(&shared);
-        if !config.reconnect {
-            return;
+        tokio::select! {
+            () = run(&shared, config, local, first, &sink) => {}
+            () = sink.closed() => {}
         }
-        let shared = &shared;
-        let inbox = &inbox;
-        let error = slim_transport::reconnect(
-            config.link.clone(),
-            local,
-            ConnectionType::Edge,
-            move |link| session(shared, link, inbox),
-        )
-        .await;
-        tracing::error!(%error, "data-plane client stopped reconnecting");
-        disconnected(shared);
+        disconnected(&shared);
     });
     DriverGuard { task }
+}
+
+/// Receives from the first link, then keeps reconnecting (unless turned off).
+async fn run(shared: &Shared, config: DataPlaneConfig, local: LocalNode, first: Link, sink: &Sink) {
+    let Link {
+        sender, receiver, ..
+    } = first;
+    drop(sender);
+    consume(shared, receiver, sink).await;
+    disconnected(shared);
+    if !config.reconnect {
+        return;
+    }
+    let error = slim_transport::reconnect(
+        config.link.clone(),
+        local,
+        ConnectionType::Edge,
+        move |link| session(shared, link, sink),
+    )
+    .await;
+    tracing::error!(%error, "data-plane client stopped reconnecting");
 }
 
 fn disconnected(shared: &Shared) {
@@ -74,7 +104,7 @@ fn disconnected(shared: &Shared) {
 
 /// One reconnected link: restore subscriptions, announce the new generation once they are
 /// acknowledged, receive until the link ends.
-async fn session(shared: &Shared, link: Link, inbox: &mpsc::Sender<Frame>) {
+async fn session(shared: &Shared, link: Link, sink: &Sink) {
     let Link {
         sender, receiver, ..
     } = link;
@@ -105,7 +135,7 @@ async fn session(shared: &Shared, link: Link, inbox: &mpsc::Sender<Frame>) {
         }
         shared.generation.send_modify(|g| *g += 1);
     };
-    let received = receive(shared, receiver, inbox);
+    let received = consume(shared, receiver, sink);
     tokio::pin!(received);
     tokio::select! {
         () = &mut received => {}
@@ -114,7 +144,22 @@ async fn session(shared: &Shared, link: Link, inbox: &mpsc::Sender<Frame>) {
     disconnected(shared);
 }
 
-/// Reads the link until it ends.
+/// Lets the link be read until it ends: here, or by a reader.
+async fn consume(shared: &Shared, receiver: LinkReceiver, sink: &Sink) {
+    match sink {
+        Sink::Queue(inbox) => receive(shared, receiver, inbox).await,
+        Sink::Direct(links) => {
+            let (ended, end) = oneshot::channel();
+            if links.send((receiver, ended)).await.is_ok() {
+                // An error means the reader dropped the link (or was dropped): the link is
+                // gone either way.
+                let _ = end.await;
+            }
+        }
+    }
+}
+
+/// Reads the link until it ends, queueing frames for the inbox.
 async fn receive(shared: &Shared, mut receiver: LinkReceiver, inbox: &mpsc::Sender<Frame>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -123,23 +168,11 @@ async fn receive(shared: &Shared, mut receiver: LinkReceiver, inbox: &mpsc::Send
             tracing::info!(%end, "data-plane link ended");
             return;
         }
+        take_acks(shared, &mut batch, 0);
         for frame in batch.drain(..) {
-            if frame.kind() == FrameKind::SubscriptionAck {
-                resolve(shared, &frame);
-                continue;
-            }
             // A full inbox holds the link here: back-pressure instead of buffering. A
             // dropped inbox means nobody reads; frames are discarded.
             let _ = inbox.send(frame).await;
         }
     }
-}
-
-fn resolve(shared: &Shared, frame: &Frame) {
-    let result = match frame.decode().ok().and_then(|m| m.message_type) {
-        Some(proto::message::MessageType::SubscriptionAck(ack)) if ack.success => Ok(()),
-        Some(proto::message::MessageType::SubscriptionAck(ack)) => Err(ack.error),
-        _ => return,
-    };
-    shared.resolve_ack(frame.subscription_id(), result);
 }

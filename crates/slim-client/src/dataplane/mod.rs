@@ -8,11 +8,17 @@
 //! a lost link redials with backoff and re-subscribes everything that was subscribed before
 //! reporting itself connected again.
 //!
+//! The application's session driver does not need the inbox queue: it reads the link itself
+//! through a crate-internal [`LinkReader`] (one task wake-up less per received batch) and
+//! applies its own back-pressure; the link task then only dials, redials and restores.
+//!
 //! Layout: this file holds the handle and its settings; `driver.rs` the link task; `inbox.rs`
-//! the receiving end; `state.rs` the state shared between handles and the driver.
+//! the queued receiving end; `reader.rs` the direct one; `state.rs` the state shared between
+//! handles and the driver.
 
 mod driver;
 mod inbox;
+mod reader;
 mod state;
 
 use std::sync::Arc;
@@ -24,6 +30,7 @@ use slim_wire::{Frame, Name, builders};
 use tokio::sync::{mpsc, oneshot};
 
 pub use inbox::{Inbox, app_payload};
+pub(crate) use reader::LinkReader;
 use state::Shared;
 
 /// Settings of a [`DataPlaneClient`].
@@ -101,6 +108,30 @@ impl DataPlaneClient {
     /// Dials the node and negotiates the link; the first dial's failure is returned. After
     /// that the client reconnects by itself (unless `reconnect` is off).
     pub async fn connect(config: DataPlaneConfig) -> Result<(DataPlaneClient, Inbox), DialError> {
+        let (inbox_tx, inbox_rx) = mpsc::channel(config.inbox_capacity.max(1));
+        let name = config.name.clone();
+        let (client, _) = Self::start(config, driver::Sink::Queue(inbox_tx)).await?;
+        Ok((client, Inbox::new(inbox_rx, name)))
+    }
+
+    /// [`DataPlaneClient::connect`] with a reader of the link instead of the queued inbox.
+    /// Subscription acknowledgements (also those restoring subscriptions after a reconnect)
+    /// and the end of a link are only seen while the reader is read: its owner must read it
+    /// whenever it can take frames, also while it waits for a `subscribe`.
+    pub(crate) async fn connect_direct(
+        config: DataPlaneConfig,
+    ) -> Result<(DataPlaneClient, LinkReader), DialError> {
+        // One link at a time: the link task waits for the reader to finish each one.
+        let (links_tx, links_rx) = mpsc::channel(1);
+        let (client, shared) = Self::start(config, driver::Sink::Direct(links_tx)).await?;
+        Ok((client, LinkReader::new(shared, links_rx)))
+    }
+
+    /// Dials the first link and starts the link task.
+    async fn start(
+        config: DataPlaneConfig,
+        sink: driver::Sink,
+    ) -> Result<(DataPlaneClient, Arc<Shared>), DialError> {
         let local = LocalNode {
             node_id: String::new(),
             deployment_name: String::new(),
@@ -108,15 +139,12 @@ impl DataPlaneClient {
         };
         let link = slim_transport::dial(&config.link, &local, ConnectionType::Edge).await?;
         let shared = Arc::new(Shared::new(config.name.clone(), config.ack_timeout));
-        let (inbox_tx, inbox_rx) = mpsc::channel(config.inbox_capacity.max(1));
-        let guard = driver::spawn(shared.clone(), config.clone(), local, link, inbox_tx);
-        Ok((
-            DataPlaneClient {
-                shared: shared.clone(),
-                _owner: Arc::new(guard),
-            },
-            Inbox::new(inbox_rx, config.name),
-        ))
+        let guard = driver::spawn(shared.clone(), config, local, link, sink);
+        let client = DataPlaneClient {
+            shared: shared.clone(),
+            _owner: Arc::new(guard),
+        };
+        Ok((client, shared))
     }
 
     /// How long `subscribe` and `unsubscribe` wait for the node's acknowledgement.

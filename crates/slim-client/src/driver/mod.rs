@@ -7,6 +7,11 @@
 //! the layer, then drains the layer's outputs: messages onto the link, events to the handles
 //! they concern.
 //!
+//! The driver reads the link itself (a [`LinkReader`]: no task between the node's frames and
+//! the layer), at most as many frames at a time as the fullest fire-and-forget session can
+//! still buffer, and not at all while one is full (`intake.rs`): the node then holds the
+//! traffic and pushes back on the sender, while commands and timers are still served.
+//!
 //! The driver never blocks on the link while it has input to read: when the link's queue is
 //! full it keeps one frame aside, stops draining the layer (whose bounded transmit queue then
 //! pushes back on `publish`) and goes on reading, so two applications flooding each other
@@ -15,12 +20,13 @@
 //! the layer's retransmissions repair sessions once the node is back.
 //!
 //! Layout: this file the task and its loop; `command.rs` what handles ask and how it is
-//! served; `events.rs` what the layer reports and where it goes; `sessions.rs` the
-//! per-session state (delivery channel, parked publishes); `subscriptions.rs` channel
-//! subscriptions.
+//! served; `events.rs` what the layer reports and where it goes; `intake.rs` how much may be
+//! read from the link; `sessions.rs` the per-session state (delivery channel, parked
+//! publishes); `subscriptions.rs` channel subscriptions.
 
 mod command;
 mod events;
+mod intake;
 mod sessions;
 mod subscriptions;
 
@@ -35,14 +41,12 @@ use slim_wire::Frame;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::AppConfig;
-use crate::dataplane::{DataPlaneClient, Inbox, SendError};
+use crate::dataplane::{DataPlaneClient, LinkReader, SendError};
 use crate::error::SessionError;
 use crate::session::{Session, SessionParts};
 use sessions::Entry;
 use subscriptions::{SubResult, Subscriptions};
 
-/// Frames taken from the inbox per wake-up.
-const FRAME_BATCH: usize = 256;
 /// Commands taken per wake-up.
 const COMMAND_BATCH: usize = 256;
 /// Longest wait for the last frames to leave when the application closes.
@@ -64,7 +68,7 @@ enum Waiter {
 /// Why the loop woke up.
 enum Wake {
     Frames,
-    InboxClosed,
+    LinkClosed,
     Commands,
     CommandsClosed,
     Subscription(SubResult),
@@ -76,7 +80,11 @@ enum Wake {
 pub(crate) struct Driver {
     layer: SessionLayer,
     client: DataPlaneClient,
-    inbox: Inbox,
+    link: LinkReader,
+    /// Most frames taken from the link per read ([`AppConfig::inbox_capacity`]).
+    read_batch: usize,
+    /// Fire-and-forget sessions whose buffer limits reading the link.
+    backlog: intake::Backlog,
     config: AppConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     /// To give handles made by the driver their command channel, without keeping it open.
@@ -107,7 +115,7 @@ pub(crate) struct Driver {
 pub(crate) fn spawn(
     layer: SessionLayer,
     client: DataPlaneClient,
-    inbox: Inbox,
+    link: LinkReader,
     config: AppConfig,
 ) -> mpsc::UnboundedSender<Command> {
     let (commands_tx, commands) = mpsc::unbounded_channel();
@@ -117,7 +125,9 @@ pub(crate) fn spawn(
     let driver = Driver {
         layer,
         client,
-        inbox,
+        link,
+        read_batch: config.inbox_capacity.max(1),
+        backlog: intake::Backlog::default(),
         config,
         commands,
         handle_commands: commands_tx.downgrade(),
@@ -129,7 +139,7 @@ pub(crate) fn spawn(
         accept_ready: VecDeque::new(),
         accept_waiting: VecDeque::new(),
         blocked: None,
-        frames: Vec::with_capacity(FRAME_BATCH),
+        frames: Vec::new(),
         batch: Vec::with_capacity(COMMAND_BATCH),
         timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
         timer_at: None,
@@ -147,7 +157,7 @@ impl Driver {
             let now = Instant::now();
             match wake {
                 Wake::Frames => self.on_frames(now),
-                Wake::InboxClosed => {
+                Wake::LinkClosed => {
                     tracing::warn!(name = %self.layer.name(), "connection to the node lost for good");
                     break;
                 }
@@ -188,9 +198,10 @@ impl Driver {
 
     /// Waits for the next thing to do.
     async fn wait(&mut self) -> Wake {
+        let room = self.read_room();
         let Driver {
             client,
-            inbox,
+            link,
             commands,
             commands_open,
             sub_results,
@@ -206,8 +217,8 @@ impl Driver {
             result = send_blocked(client, blocked.as_ref()), if blocked.is_some() => {
                 Wake::Sent(result)
             }
-            count = inbox.recv_many(frames, FRAME_BATCH) => {
-                if count == 0 { Wake::InboxClosed } else { Wake::Frames }
+            count = link.recv_batch(frames, room), if room > 0 => {
+                if count == 0 { Wake::LinkClosed } else { Wake::Frames }
             }
             count = commands.recv_many(batch, COMMAND_BATCH), if *commands_open => {
                 if count == 0 { Wake::CommandsClosed } else { Wake::Commands }

@@ -26,6 +26,8 @@ use crate::session::{PendingPublish, SessionParts, SessionShared};
 /// What the driver keeps per session.
 pub(crate) struct Entry {
     tx: mpsc::Sender<Delivery>,
+    /// Fire-and-forget: what its layer buffer holds limits reading the link (`intake.rs`).
+    unreliable: bool,
     shared: Arc<SessionShared>,
     /// Publishes the layer refused with `WouldBlock`, in order; retried on `Writable`.
     parked: VecDeque<PendingPublish>,
@@ -66,6 +68,7 @@ impl Driver {
             info.id,
             Entry {
                 tx,
+                unreliable: !info.config.is_reliable(),
                 shared: shared.clone(),
                 parked: VecDeque::new(),
                 closed: false,
@@ -82,8 +85,18 @@ impl Driver {
             .and_then(|entry| entry.shared.close_reason())
     }
 
-    /// Moves received messages from the layer into the session's channel while it has room.
+    /// Moves received messages from the layer into the session's channel while it has room,
+    /// and notes what stays behind in the layer.
     pub(super) fn fill(&mut self, now: Instant, session: SessionId) {
+        let unreliable = self
+            .sessions
+            .get(&session)
+            .is_some_and(|entry| entry.unreliable);
+        self.fill_channel(now, session);
+        self.note_backlog(session, unreliable);
+    }
+
+    fn fill_channel(&mut self, now: Instant, session: SessionId) {
         let Some(entry) = self.sessions.get_mut(&session) else {
             return;
         };

@@ -1,0 +1,165 @@
+//! [`LinkReader`]: the link read directly by its consumer, without a task in between.
+//!
+//! The link task (`driver.rs`) still dials, redials and restores subscriptions, but instead of
+//! reading each link and queueing its frames, it hands the link's receiving half over here and
+//! waits until the reader reports that the link ended. The reader resolves subscription
+//! acknowledgements on the way (they are the only frames the client itself consumes) and
+//! returns everything else. That saves a task wake-up per received batch on the latency path;
+//! the price is that acknowledgements, and the end of a link, are only seen while the reader
+//! is read: its owner must read it whenever it can take frames.
+//!
+//! [`take_acks`] is shared with the queueing link task, so both paths treat acknowledgements
+//! the same way.
+
+use std::sync::Arc;
+
+use slim_transport::LinkReceiver;
+use slim_wire::{Frame, FrameKind, proto};
+use tokio::sync::{mpsc, oneshot};
+
+use super::state::Shared;
+
+/// A link's receiving half handed to a [`LinkReader`], and how the reader tells the link task
+/// that the link ended (by sending, or by dropping the sender).
+pub(super) type Handover = (LinkReceiver, oneshot::Sender<()>);
+
+/// The receiving end of a client whose consumer reads the link itself (crate-internal: the
+/// application's driver).
+#[derive(Debug)]
+pub(crate) struct LinkReader {
+    shared: Arc<Shared>,
+    links: mpsc::Receiver<Handover>,
+    current: Option<Handover>,
+}
+
+impl LinkReader {
+    pub(super) fn new(shared: Arc<Shared>, links: mpsc::Receiver<Handover>) -> Self {
+        LinkReader {
+            shared,
+            links,
+            current: None,
+        }
+    }
+
+    /// Waits for at least one frame, then appends up to `limit` frames already received.
+    /// Returns how many were appended; 0 means the client is closed (or gave up reconnecting).
+    ///
+    /// Cancel-safe: a poll either appends frames and returns, or takes nothing from the link.
+    pub(crate) async fn recv_batch(&mut self, out: &mut Vec<Frame>, limit: usize) -> usize {
+        loop {
+            let Some((receiver, ended)) = &mut self.current else {
+                // The link task hands over the next link, or is gone (client closed).
+                match self.links.recv().await {
+                    Some(handover) => self.current = Some(handover),
+                    None => return 0,
+                }
+                continue;
+            };
+            let start = out.len();
+            let result = tokio::select! {
+                biased;
+                result = receiver.recv_batch(out, limit) => Some(result),
+                () = ended.closed() => None,
+            };
+            match result {
+                // The link task stopped (client closed): stop reading its link.
+                None => self.current = None,
+                Some(Ok(())) => {
+                    let kept = take_acks(&self.shared, out, start);
+                    if kept > 0 {
+                        return kept;
+                    }
+                }
+                Some(Err(end)) => {
+                    tracing::info!(%end, "data-plane link ended");
+                    if let Some((_, ended)) = self.current.take() {
+                        let _ = ended.send(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves the subscription acknowledgements among `out[start..]` and removes them, keeping
+/// the order of the rest; returns how many frames are left there for the consumer.
+pub(super) fn take_acks(shared: &Shared, out: &mut Vec<Frame>, start: usize) -> usize {
+    let mut kept = start;
+    for index in start..out.len() {
+        let is_ack = out
+            .get(index)
+            .is_some_and(|frame| frame.kind() == FrameKind::SubscriptionAck);
+        if is_ack {
+            if let Some(ack) = out.get(index) {
+                resolve(shared, ack);
+            }
+        } else {
+            out.swap(kept, index);
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
+    kept - start
+}
+
+/// Resolves one subscription acknowledgement's waiter.
+fn resolve(shared: &Shared, frame: &Frame) {
+    let result = match frame.decode().ok().and_then(|m| m.message_type) {
+        Some(proto::message::MessageType::SubscriptionAck(ack)) if ack.success => Ok(()),
+        Some(proto::message::MessageType::SubscriptionAck(ack)) => Err(ack.error),
+        _ => return,
+    };
+    shared.resolve_ack(frame.subscription_id(), result);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use slim_wire::{Name, builders};
+
+    use super::*;
+
+    fn publish(n: u8) -> Frame {
+        let me = Name::new("org", "ns", "me").unwrap();
+        let message = builders::publish(&me, &me, 1, "msg", Bytes::from(vec![n]));
+        Frame::from_message(&message).unwrap()
+    }
+
+    fn ack(id: u64, error: Option<&str>) -> Frame {
+        Frame::from_message(&builders::subscription_ack(id, error.map(str::to_owned))).unwrap()
+    }
+
+    #[test]
+    fn acknowledgements_are_resolved_and_removed_and_the_rest_keeps_its_order() {
+        let shared = Shared::new(
+            Name::new("org", "ns", "me").unwrap(),
+            Duration::from_secs(1),
+        );
+        let (ok_tx, mut ok_rx) = oneshot::channel();
+        let (refused_tx, mut refused_rx) = oneshot::channel();
+        shared.expect_ack(7, ok_tx);
+        shared.expect_ack(8, refused_tx);
+        let mut out = vec![
+            publish(0),
+            ack(7, None),
+            publish(1),
+            ack(8, Some("no")),
+            ack(99, None),
+            publish(2),
+        ];
+        assert_eq!(take_acks(&shared, &mut out, 1), 2);
+        let payloads: Vec<_> = out
+            .iter()
+            .map(|frame| super::super::app_payload(frame).unwrap()[0])
+            .collect();
+        assert_eq!(
+            payloads,
+            [0, 1, 2],
+            "frames before `start` untouched, order kept"
+        );
+        assert_eq!(ok_rx.try_recv().unwrap(), Ok(()));
+        assert_eq!(refused_rx.try_recv().unwrap(), Err("no".to_owned()));
+    }
+}
