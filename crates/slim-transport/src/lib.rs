@@ -23,7 +23,7 @@
 //! - [`metrics`]: names of the counters reported through the `metrics` facade.
 //!
 //! Features: `runtime` (default) is everything async. Without it only the sans-IO parts
-//! build (negotiation, MAC, configuration types, endpoints, backoff), with no tokio, tonic or
+//! build (negotiation, MAC, configuration types, endpoints, backoff), with no tokio, h2 or
 //! rustls: that is what the fuzz targets link.
 //!
 //! Crypto: link keys use pure-Rust RustCrypto crates (`x25519-dalek`, `ml-kem`, `hkdf`,

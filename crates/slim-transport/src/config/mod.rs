@@ -63,8 +63,9 @@ pub struct Http2Config {
     pub initial_connection_window_size: u32,
     /// Largest HTTP/2 frame payload we accept, in bytes (16 KiB..16 MiB). Default 64 KiB.
     pub max_frame_size: u32,
-    /// Let hyper grow windows by measured bandwidth-delay product. Default false: the fixed
-    /// windows above are sized for loopback and LAN throughput.
+    /// Grow windows by measured bandwidth-delay product. Not supported: links are driven
+    /// with the `h2` crate, which has no such estimator, so `true` is refused; size the
+    /// static windows above for the link's bandwidth × round trip instead. Default false.
     pub adaptive_window: bool,
 }
 
@@ -97,6 +98,13 @@ impl Http2Config {
             return Err(ConfigError::new(
                 "http2.initial_connection_window_size",
                 "must be at least 65535 bytes",
+            ));
+        }
+        if self.adaptive_window {
+            return Err(ConfigError::new(
+                "http2.adaptive_window",
+                "is not supported (links use static windows: raise initial_stream_window_size \
+                 and initial_connection_window_size instead)",
             ));
         }
         Ok(())

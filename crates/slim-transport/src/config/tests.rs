@@ -56,6 +56,10 @@ fn server_validation_names_the_key() {
             "{endpoint: 'a:1', http2: {max_frame_size: 10}}",
             "http2.max_frame_size",
         ),
+        (
+            "{endpoint: 'a:1', http2: {adaptive_window: true}}",
+            "http2.adaptive_window",
+        ),
         ("{endpoint: 'https://a:1'}", "tls"),
     ];
     for (yaml, field) in cases {
