@@ -11,10 +11,11 @@ use std::task::Poll;
 use slim_wire::{Frame, FrameError, FrameKind};
 use tokio_stream::Stream;
 
+use crate::codec::MacSlot;
 use crate::http2::grpc::GrpcRecv;
 use crate::mac::{InboundMac, MacError};
 use crate::metrics;
-use crate::negotiate::{ConnectionType, PeerInfo};
+use crate::negotiate::{ConnectionType, Negotiated, PeerInfo};
 use crate::queue::LinkSender;
 
 /// Which end opened the stream.
@@ -54,6 +55,58 @@ pub struct Link {
     pub sender: LinkSender,
     /// Frames received.
     pub receiver: LinkReceiver,
+}
+
+impl Link {
+    /// Assembles a freshly negotiated link: publishes the MAC key to the frame signer, sets
+    /// up the checks of received frames (`strict`: a missing MAC drops the frame), and logs
+    /// the link with who is on the other end.
+    pub(crate) fn negotiated(
+        negotiated: Negotiated,
+        strict: bool,
+        slot: &MacSlot,
+        inbound: GrpcRecv,
+        sender: LinkSender,
+        direction: Direction,
+        remote: String,
+    ) -> Link {
+        if let Some(key) = &negotiated.mac_key {
+            slot.install(key.clone());
+        }
+        let mac = InboundMac::for_link(
+            negotiated.mac_key.as_ref(),
+            strict,
+            negotiated.connection_type,
+        );
+        let receiver = LinkReceiver::new(inbound, mac, negotiated.link_id.clone());
+        let info = LinkInfo {
+            link_id: negotiated.link_id,
+            direction,
+            remote,
+            connection_type: negotiated.connection_type,
+            peer: negotiated.peer,
+            signed: negotiated.mac_key.is_some(),
+            hybrid: negotiated.hybrid,
+        };
+        tracing::info!(
+            link_id = %info.link_id,
+            remote = %info.remote,
+            connection_type = info.connection_type.as_str(),
+            peer_node = %info.peer.node_id,
+            signed = info.signed,
+            hybrid = info.hybrid,
+            "link {}",
+            match direction {
+                Direction::Accepted => "accepted",
+                Direction::Dialed => "established",
+            }
+        );
+        Link {
+            info,
+            sender,
+            receiver,
+        }
+    }
 }
 
 /// How a link ended.

@@ -25,9 +25,8 @@ use crate::endpoint::Endpoint;
 use crate::http2::grpc::{GrpcRecv, status_from_headers};
 use crate::http2::{StreamEnd, StreamWriter};
 use crate::io::ClientIo;
-use crate::link::{Direction, Link, LinkInfo, LinkReceiver};
+use crate::link::{Direction, Link};
 use crate::local::LocalNode;
-use crate::mac::InboundMac;
 use crate::negotiate::{ClientHandshake, ClientLinkParams, ConnectionType, NegotiationError};
 use crate::queue::ServerOutbound;
 use crate::{metrics, queue, tls};
@@ -268,41 +267,15 @@ pub async fn dial(
             error,
         }
     })?;
-    if let Some(key) = &negotiated.mac_key {
-        slot.install(key.clone());
-    }
-    let receiver = LinkReceiver::new(
+    Ok(Link::negotiated(
+        negotiated,
+        config.require_header_mac,
+        &slot,
         inbound,
-        InboundMac::for_link(
-            negotiated.mac_key.as_ref(),
-            config.require_header_mac,
-            negotiated.connection_type,
-        ),
-        negotiated.link_id.clone(),
-    );
-    let info = LinkInfo {
-        link_id: negotiated.link_id,
-        direction: Direction::Dialed,
-        remote: name,
-        connection_type: negotiated.connection_type,
-        peer: negotiated.peer,
-        signed: negotiated.mac_key.is_some(),
-        hybrid: negotiated.hybrid,
-    };
-    tracing::info!(
-        link_id = %info.link_id,
-        remote = %info.remote,
-        connection_type = info.connection_type.as_str(),
-        peer_node = %info.peer.node_id,
-        signed = info.signed,
-        hybrid = info.hybrid,
-        "link established"
-    );
-    Ok(Link {
-        info,
         sender,
-        receiver,
-    })
+        Direction::Dialed,
+        name,
+    ))
 }
 
 /// Keeps a link to `config.endpoint` up: dials, runs `session` with each link until it

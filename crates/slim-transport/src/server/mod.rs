@@ -32,9 +32,8 @@ use crate::codec::{MacSlot, OutFrame};
 use crate::config::{ConfigError, ServerConfig, ServerKeepalive};
 use crate::endpoint::Endpoint;
 use crate::http2::grpc::GrpcRecv;
-use crate::link::{Direction, Link, LinkInfo, LinkReceiver};
+use crate::link::{Direction, Link};
 use crate::local::LocalNode;
-use crate::mac::InboundMac;
 use crate::negotiate::{self, NegotiationError, ServerLinkParams};
 use crate::queue::LinkSender;
 use crate::{metrics, tls};
@@ -298,42 +297,15 @@ async fn negotiate_link(
             .map_err(|error| refuse(error.reason(), &remote, negotiation_status(&error)))?;
     let reply = Frame::from_message(&reply)
         .map_err(|error| Status::internal(format!("encoding negotiation reply: {error}")))?;
-    if let Some(key) = &negotiated.mac_key {
-        slot.install(key.clone());
-    }
     // Nothing else was queued on this fresh link, so the reply always fits.
     let _ = sender.try_send(OutFrame::as_is(reply));
-
-    let receiver = LinkReceiver::new(
+    Ok(Link::negotiated(
+        negotiated,
+        shared.strict,
+        slot,
         inbound,
-        InboundMac::for_link(
-            negotiated.mac_key.as_ref(),
-            shared.strict,
-            negotiated.connection_type,
-        ),
-        negotiated.link_id.clone(),
-    );
-    let info = LinkInfo {
-        link_id: negotiated.link_id,
-        direction: Direction::Accepted,
+        sender.clone(),
+        Direction::Accepted,
         remote,
-        connection_type: negotiated.connection_type,
-        peer: negotiated.peer,
-        signed: negotiated.mac_key.is_some(),
-        hybrid: negotiated.hybrid,
-    };
-    tracing::info!(
-        link_id = %info.link_id,
-        remote = %info.remote,
-        connection_type = info.connection_type.as_str(),
-        peer_node = %info.peer.node_id,
-        signed = info.signed,
-        hybrid = info.hybrid,
-        "link accepted"
-    );
-    Ok(Link {
-        info,
-        sender: sender.clone(),
-        receiver,
-    })
+    ))
 }
