@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use serde_json::{Map, Value, json};
@@ -187,6 +187,25 @@ pub async fn receive_loop(session: Session, inbox: Arc<Inbox>) {
     }
 }
 
+/// How long a control publish that failed may wait for its session to report the close that
+/// cut it short.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// True once `session` is closed, waiting at most `limit`. When the moderator ends the group
+/// right after it has every member's last message, a member's own last publish can fail
+/// (another member left before acknowledging it) a moment before the close reaches this
+/// member's session handle; that failure is the group's end, not an error.
+async fn closes_within(session: &Session, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !session.is_closed() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
 /// Publishes numbered data messages with at most `window` unfinished completions.
 pub struct Publisher {
     pub session: Session,
@@ -247,7 +266,7 @@ impl Publisher {
             return Ok(());
         }
         match complete(completion, self.ack_timeout, &format!("{kind} publish")).await {
-            Err(_) if closing_ok && self.session.is_closed() => Ok(()),
+            Err(_) if closing_ok && closes_within(&self.session, CLOSE_GRACE).await => Ok(()),
             other => other,
         }
     }
