@@ -4,7 +4,7 @@
 //! with [`LinkSender::send`], which waits for room: a link that cannot keep up slows down
 //! whoever feeds it instead of growing memory. The link's writer drains the queue through
 //! [`OutboundStream`], which takes every queued frame in one `recv_many` call, so a burst costs
-//! one wake-up and tonic encodes it into one buffer and one write.
+//! one wake-up and the connection task encodes it into one buffer and one write.
 //!
 //! Memory bound: `capacity` frames in the queue plus at most [`DRAIN_BATCH`] taken out by the
 //! writer, each at most the link's frame-size limit.
@@ -95,7 +95,7 @@ impl LinkSender {
     }
 }
 
-/// The consuming end of a link queue, as the stream tonic encodes from.
+/// The consuming end of a link queue, as the stream writer reads it.
 #[derive(Debug)]
 pub struct OutboundStream {
     rx: mpsc::Receiver<OutFrame>,
@@ -129,34 +129,43 @@ impl Stream for OutboundStream {
     }
 }
 
-/// The same stream as tonic's server side wants it (items are `Result`s), with an optional
-/// final status.
+/// The frames a link's stream writer sends (items are `Result`s), with an optional final
+/// status.
 ///
 /// A server answers `OpenChannel` with response headers at once and negotiates afterwards on
 /// the open streams (upstream clients wait for the headers before they send their request).
 /// A failed negotiation therefore cannot be a response error any more: it ends the stream
-/// with a trailing gRPC status instead, which tonic sends as trailers.
+/// with a trailing gRPC status instead, which the stream writer sends as trailers.
 #[derive(Debug)]
-pub struct ServerOutbound {
+pub struct StreamOutbound {
     frames: OutboundStream,
     /// Set before the last sender is dropped when the stream must end with an error.
     failure: Option<tokio::sync::oneshot::Receiver<tonic::Status>>,
 }
 
-impl ServerOutbound {
+impl StreamOutbound {
     /// Yields `frames`, then the status sent on `failure`, if any.
     pub fn new(
         frames: OutboundStream,
         failure: tokio::sync::oneshot::Receiver<tonic::Status>,
     ) -> Self {
-        ServerOutbound {
+        StreamOutbound {
             frames,
             failure: Some(failure),
         }
     }
+
+    /// Yields `frames` and ends cleanly (a dialed link's request: the client has no status
+    /// to send).
+    pub fn plain(frames: OutboundStream) -> Self {
+        StreamOutbound {
+            frames,
+            failure: None,
+        }
+    }
 }
 
-impl Stream for ServerOutbound {
+impl Stream for StreamOutbound {
     type Item = Result<OutFrame, tonic::Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

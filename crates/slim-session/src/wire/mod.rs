@@ -170,15 +170,9 @@ impl Envelope<'_> {
         blob: Bytes,
         metadata: HashMap<String, String>,
     ) -> Outbound {
-        self.build(
-            kind,
-            message_id,
-            proto::content::ContentType::AppPayload(proto::ApplicationPayload {
-                payload_type: payload_type.to_owned(),
-                blob,
-            }),
-            metadata,
-        )
+        let mut out = self.app_routed(kind, message_id, payload_type, blob, metadata);
+        out.materialize();
+        out
     }
 
     /// The empty application payload upstream uses for MsgAck, RtxRequest and error RtxReply.

@@ -13,7 +13,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use slim_wire::Frame;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_stream::StreamExt;
 
@@ -28,7 +27,7 @@ use crate::io::ClientIo;
 use crate::link::{Direction, Link};
 use crate::local::LocalNode;
 use crate::negotiate::{ClientHandshake, ClientLinkParams, ConnectionType, NegotiationError};
-use crate::queue::ServerOutbound;
+use crate::queue::StreamOutbound;
 use crate::{metrics, queue, tls};
 
 /// Why a dial failed.
@@ -217,7 +216,7 @@ pub async fn dial(
         conn,
         StreamWriter::new(
             stream,
-            ServerOutbound::new(outbound, oneshot::channel().1),
+            StreamOutbound::plain(outbound),
             FrameSigner::new(slot.clone()),
             StreamEnd::EndStream,
         ),

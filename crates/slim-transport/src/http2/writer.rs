@@ -18,7 +18,7 @@ use tokio_stream::Stream;
 
 use super::grpc::status_trailers;
 use crate::codec::{FrameSigner, OutFrame};
-use crate::queue::ServerOutbound;
+use crate::queue::StreamOutbound;
 
 /// Encoded bytes gathered from queued frames before they are handed to HTTP/2: large enough
 /// that a burst of small frames becomes one DATA frame and one write.
@@ -36,7 +36,7 @@ pub(crate) enum StreamEnd {
 /// Writes one stream; completes when the stream has ended (or the peer went away).
 pub(crate) struct StreamWriter {
     send: h2::SendStream<Bytes>,
-    frames: ServerOutbound,
+    frames: StreamOutbound,
     signer: FrameSigner,
     /// Encoded bytes HTTP/2 has not accepted yet (waiting for window).
     pending: Bytes,
@@ -49,7 +49,7 @@ pub(crate) struct StreamWriter {
 impl StreamWriter {
     pub(crate) fn new(
         send: h2::SendStream<Bytes>,
-        frames: ServerOutbound,
+        frames: StreamOutbound,
         signer: FrameSigner,
         ends_with: StreamEnd,
     ) -> Self {

@@ -38,7 +38,7 @@ use crate::http2::grpc::{GrpcRecv, response_headers, trailers_only};
 use crate::http2::{Keepalive, StreamEnd, StreamWriter, poll_absorbing_self_wakes};
 use crate::io::{AcceptedIo, ServerIo};
 use crate::metrics;
-use crate::queue::{self, ServerOutbound};
+use crate::queue::{self, StreamOutbound};
 
 /// How long a client may take to send the HTTP/2 preface and settings.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -185,7 +185,7 @@ impl Connection {
         let slot = MacSlot::default();
         self.writers.push(StreamWriter::new(
             send,
-            ServerOutbound::new(outbound, failure_rx),
+            StreamOutbound::new(outbound, failure_rx),
             FrameSigner::new(slot.clone()),
             StreamEnd::Trailers,
         ));
