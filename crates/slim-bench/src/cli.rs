@@ -149,6 +149,11 @@ pub struct Common {
     /// Tokio worker threads of the load generator (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+
+    /// Keep the CPUs busy at the lowest priority for this long after the load generator's
+    /// runtime last had work (the node's `runtime.idle_spin`, for the client side; 0 = off).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub idle_spin: Duration,
 }
 
 impl Common {

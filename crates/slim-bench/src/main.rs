@@ -34,6 +34,22 @@ fn main() -> ExitCode {
     if common.threads > 0 {
         builder.worker_threads(common.threads);
     }
+    let _idle_spin = if common.idle_spin.is_zero() {
+        None
+    } else {
+        match slim_node::idle_spin::IdleSpin::start(common.idle_spin) {
+            Ok(spin) => {
+                builder
+                    .on_thread_park(spin.activity())
+                    .on_thread_unpark(spin.activity());
+                Some(spin)
+            }
+            Err(error) => {
+                eprintln!("slim-bench: --idle-spin: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -1,6 +1,6 @@
 //! The SLIM routing node as a library: configuration ([`config`]), the assembly of router and
 //! transport into a running [`Node`], and the pieces the `slim` binary (`main.rs`) wires
-//! together ([`telemetry`], [`metrics`]).
+//! together ([`telemetry`], [`metrics`], and the opt-in [`idle_spin`] of idle CPUs).
 //!
 //! A node owns a `slim_router::Router` behind a mutex and one task per link: each task reads
 //! a batch of frames, routes it under the lock, then waits for room in the destination links'
@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod idle_spin;
 pub mod metrics;
 mod node;
 pub mod telemetry;

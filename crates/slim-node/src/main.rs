@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use slim_node::idle_spin::IdleSpin;
 use slim_node::{Config, Node};
 
 /// SLIM routing node.
@@ -43,6 +44,23 @@ fn main() -> ExitCode {
     if config.runtime.n_cores > 0 {
         runtime.worker_threads(config.runtime.n_cores);
     }
+    // Lives as long as the runtime: dropping it stops the spinners.
+    let _idle_spin = if config.runtime.idle_spin.is_zero() {
+        None
+    } else {
+        match IdleSpin::start(config.runtime.idle_spin) {
+            Ok(spin) => {
+                runtime
+                    .on_thread_park(spin.activity())
+                    .on_thread_unpark(spin.activity());
+                Some(spin)
+            }
+            Err(error) => {
+                eprintln!("slim: runtime.idle_spin: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let runtime = match runtime.build() {
         Ok(runtime) => runtime,
         Err(error) => {

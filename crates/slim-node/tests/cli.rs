@@ -1,5 +1,5 @@
-//! The command line: version, configuration errors, the no-argument default node, and
-//! graceful shutdown on SIGTERM.
+//! The command line: version, configuration errors, the no-argument default node, graceful
+//! shutdown on SIGTERM, and the `runtime.idle_spin` latency mode.
 
 mod common;
 
@@ -80,4 +80,71 @@ async fn sigterm_shuts_down_gracefully_with_links_open() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Scheduling policy and state of the node's idle-spin threads, from /proc.
+#[allow(clippy::unwrap_used)] // a test helper: a failure is the test's failure
+fn spinner_threads(pid: u32) -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue; // the thread exited meanwhile
+        };
+        if name.starts_with("slim-idle-spin") {
+            // Fields after the parenthesised name start at field 3 (state); policy is 41.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            threads.push((fields[0].to_owned(), fields[41 - 3].to_owned()));
+        }
+    }
+    threads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_spin_routes_with_idle_priority_spinners_that_sleep_when_quiet() {
+    const SCHED_IDLE: &str = "5";
+    let mut spec = NodeSpec::new("spinning");
+    spec.runtime.push("idle_spin: 2ms".into());
+    let node = start(spec);
+    let pid = node.pid().unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let spinners = spinner_threads(pid);
+    assert_eq!(spinners.len(), cpus, "one spinner per CPU: {spinners:?}");
+    assert!(
+        spinners.iter().all(|(_, policy)| policy == SCHED_IDLE),
+        "{spinners:?}"
+    );
+
+    let (sender, _) = connect(node.endpoint(), &name("sender", Some(1)))
+        .await
+        .unwrap();
+    let (receiver, mut inbox) = connect(node.endpoint(), &name("receiver", Some(1)))
+        .await
+        .unwrap();
+    subscribe(&receiver, &name("receiver", Some(1))).await;
+    publish_n(&sender, &name("receiver", Some(1)), 1, "spin", 100).await;
+    assert_eq!(expect_n(&mut inbox, "spin", 100).await.len(), 100);
+
+    // Quiet (apart from the odd keepalive): every spinner is seen asleep ("S") within a
+    // deadline, i.e. an idle node does not burn its CPUs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let states = spinner_threads(pid);
+        if states.iter().all(|(state, _)| state == "S") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still spinning: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

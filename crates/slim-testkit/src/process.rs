@@ -60,6 +60,8 @@ pub struct NodeSpec {
     pub clients: Vec<ClientSpec>,
     /// Extra keys of the `router` section, one per line.
     pub router: Vec<String>,
+    /// Keys of the `runtime` section, one per line.
+    pub runtime: Vec<String>,
     /// Serve Prometheus metrics on a free port.
     pub prometheus: bool,
     /// Log level (logs go to a file in the node's folder).
@@ -74,6 +76,7 @@ impl NodeSpec {
             servers: vec![ServerSpec::loopback()],
             clients: Vec::new(),
             router: Vec::new(),
+            runtime: Vec::new(),
             prometheus: false,
             log_level: "debug".into(),
         }
@@ -96,6 +99,12 @@ impl NodeSpec {
         let mut yaml = format!("tracing:\n  log_level: {}\n", self.log_level);
         if self.prometheus {
             yaml.push_str("  prometheus:\n    endpoint: 127.0.0.1:0\n");
+        }
+        if !self.runtime.is_empty() {
+            yaml.push_str("runtime:\n");
+            for line in &self.runtime {
+                yaml.push_str(&format!("  {line}\n"));
+            }
         }
         yaml.push_str(&format!(
             "services:\n  slim/0:\n    node_id: {}\n    router:\n",

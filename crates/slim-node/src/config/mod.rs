@@ -5,7 +5,7 @@
 //!
 //! ```yaml
 //! tracing: { log_level: info, prometheus: { endpoint: 127.0.0.1:9464 } }
-//! runtime: { n_cores: 0, thread_name: slim, drain_timeout: 10s }
+//! runtime: { n_cores: 0, thread_name: slim, drain_timeout: 10s, idle_spin: 0s }
 //! services:
 //!   slim/0:
 //!     node_id: node-a
@@ -140,6 +140,11 @@ pub struct RuntimeConfig {
     /// Default 10 s.
     #[serde(deserialize_with = "duration::deserialize")]
     pub drain_timeout: Duration,
+    /// Keep the CPUs busy (at the lowest scheduling priority) for this long after the
+    /// runtime last had work, so the next message does not wait for a virtual machine's
+    /// halted CPU to be woken (see `idle_spin`). Trades CPU for latency. Default 0 = off.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub idle_spin: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -148,6 +153,7 @@ impl Default for RuntimeConfig {
             n_cores: 0,
             thread_name: "slim".to_owned(),
             drain_timeout: Duration::from_secs(10),
+            idle_spin: Duration::ZERO,
         }
     }
 }
