@@ -14,7 +14,7 @@ use common::*;
 use prost::Message as _;
 use slim_transport::mac::{HeaderMac, MacKey};
 use slim_transport::negotiate::{ClientHandshake, ClientLinkParams, ConnectionType};
-use slim_transport::{ClientConfig, Link, OutFrame, ServerConfig, dial};
+use slim_transport::{ClientConfig, Link, OutFrame, ServerConfig};
 use slim_wire::mac::MacInput;
 use slim_wire::proto;
 
@@ -155,23 +155,13 @@ async fn a_silent_peer_is_cut_after_the_timeout_while_others_work() {
     let silent = tokio::spawn(async move { refusal(raw_open(&endpoint, vec![]).await).await });
 
     // A well-behaved link on the same server works while the silent one hangs.
-    let client = dial(
+    let client = dial_edge(
         &ClientConfig::with_endpoint(&server.endpoint),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut accepted = server.accept().await;
-    client
-        .sender
-        .send(OutFrame::as_is(publish(b"still fine")))
-        .await
-        .unwrap();
-    assert_eq!(
-        payload_of(&accepted.receiver.recv().await.unwrap()),
-        "still fine"
-    );
+    carries(&client, &mut accepted, b"still fine").await;
 
     let status = tokio::time::timeout(Duration::from_secs(20), silent)
         .await
@@ -220,13 +210,11 @@ async fn an_oversize_frame_closes_only_its_own_link() {
     let mut server = TestServer::start(config, node("server")).await;
     let (peer, mut mac, mut big_link) = negotiated_raw_peer(&mut server).await;
 
-    let client = dial(
+    let client = dial_edge(
         &ClientConfig::with_endpoint(&server.endpoint),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut other = server.accept().await;
 
     let huge: &'static [u8] = Box::leak(vec![1u8; 2 * 1024 * 1024].into_boxed_slice());
@@ -237,13 +225,5 @@ async fn an_oversize_frame_closes_only_its_own_link() {
     let end = big_link.receiver.recv().await.unwrap_err();
     assert!(matches!(end, slim_transport::LinkEnd::Failed(_)), "{end}");
 
-    client
-        .sender
-        .send(OutFrame::as_is(publish(b"unaffected")))
-        .await
-        .unwrap();
-    assert_eq!(
-        payload_of(&other.receiver.recv().await.unwrap()),
-        "unaffected"
-    );
+    carries(&client, &mut other, b"unaffected").await;
 }

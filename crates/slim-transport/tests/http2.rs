@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use slim_transport::{ClientConfig, ConnectionType, OutFrame, ServerConfig, dial};
+use slim_transport::{ClientConfig, OutFrame, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -44,13 +44,11 @@ fn keepalive_config(interval: Duration, timeout: Duration) -> ServerConfig {
 async fn a_connection_that_answers_keepalive_pings_stays_open() {
     let interval = Duration::from_millis(20);
     let mut server = TestServer::start(keepalive_config(interval, interval), node("server")).await;
-    let client = dial(
+    let client = dial_edge(
         &ClientConfig::with_endpoint(&server.endpoint),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut accepted = server.accept().await;
     // Many PING rounds; the client's HTTP/2 stack answers each one.
     tokio::time::sleep(interval * 15).await;

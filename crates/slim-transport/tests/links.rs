@@ -15,13 +15,11 @@ use slim_transport::{ClientConfig, Direction, LinkEnd, OutFrame, ServerConfig, d
 #[tokio::test]
 async fn frames_cross_a_signed_link_in_both_directions() {
     let mut server = TestServer::plain().await;
-    let client = dial(
+    let client = dial_edge(
         &ClientConfig::with_endpoint(&server.endpoint),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut accepted = server.accept().await;
 
     assert_eq!(client.info.link_id, accepted.info.link_id);
@@ -61,13 +59,11 @@ async fn frames_cross_a_signed_link_in_both_directions() {
 #[tokio::test]
 async fn a_burst_arrives_complete_and_in_order() {
     let mut server = TestServer::plain().await;
-    let client = dial(
+    let client = dial_edge(
         &ClientConfig::with_endpoint(&server.endpoint),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut accepted = server.accept().await;
     const COUNT: u64 = 20_000;
     let sender = client.sender.clone();
@@ -103,23 +99,9 @@ async fn unix_socket_endpoint() {
     let mut server =
         TestServer::start(ServerConfig::with_endpoint(&endpoint), node("server")).await;
     assert_eq!(server.endpoint, endpoint);
-    let client = dial(
-        &ClientConfig::with_endpoint(&endpoint),
-        &node("client"),
-        ConnectionType::Edge,
-    )
-    .await
-    .unwrap();
+    let client = dial_edge(&ClientConfig::with_endpoint(&endpoint), &node("client")).await;
     let mut accepted = server.accept().await;
-    client
-        .sender
-        .send(OutFrame::as_is(publish(b"over unix")))
-        .await
-        .unwrap();
-    assert_eq!(
-        payload_of(&accepted.receiver.recv().await.unwrap()),
-        "over unix"
-    );
+    carries(&client, &mut accepted, b"over unix").await;
 }
 
 #[tokio::test]
@@ -127,21 +109,10 @@ async fn post_quantum_dialer_gets_a_hybrid_key() {
     let mut server = TestServer::plain().await;
     let mut local = node("client");
     local.post_quantum = true;
-    let client = dial(
-        &ClientConfig::with_endpoint(&server.endpoint),
-        &local,
-        ConnectionType::Edge,
-    )
-    .await
-    .unwrap();
+    let client = dial_edge(&ClientConfig::with_endpoint(&server.endpoint), &local).await;
     let mut accepted = server.accept().await;
     assert!(client.info.hybrid && accepted.info.hybrid);
-    client
-        .sender
-        .send(OutFrame::as_is(publish(b"pq")))
-        .await
-        .unwrap();
-    assert_eq!(payload_of(&accepted.receiver.recv().await.unwrap()), "pq");
+    carries(&client, &mut accepted, b"pq").await;
 }
 
 #[tokio::test]
@@ -171,13 +142,11 @@ async fn peer_links_to_self_or_another_deployment_are_refused_for_good() {
 #[tokio::test]
 async fn a_closed_sender_ends_the_other_side_cleanly() {
     let mut server = TestServer::plain().await;
-    let client = dial(
+    let client = dial_edge(
         &ClientConfig::with_endpoint(&server.endpoint),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut accepted = server.accept().await;
     drop(client);
     let end = tokio::time::timeout(Duration::from_secs(10), accepted.receiver.recv())

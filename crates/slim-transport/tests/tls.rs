@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use slim_transport::config::{CaSource, ServerTlsConfig, TlsSource};
 use slim_transport::negotiate::ConnectionType;
-use slim_transport::{ClientConfig, OutFrame, ServerConfig, dial};
+use slim_transport::{ClientConfig, ServerConfig, dial};
 
 fn tls_server_config(pki: &Pki, mutual: bool) -> ServerConfig {
     let mut config = ServerConfig::with_endpoint("127.0.0.1:0");
@@ -49,23 +49,13 @@ async fn tls_link_carries_frames() {
         "{}",
         server.endpoint
     );
-    let client = dial(
+    let client = dial_edge(
         &tls_client_config(&pki, &server.endpoint, false),
         &node("client"),
-        ConnectionType::Edge,
     )
-    .await
-    .unwrap();
+    .await;
     let mut accepted = server.accept().await;
-    client
-        .sender
-        .send(OutFrame::as_is(publish(b"secret")))
-        .await
-        .unwrap();
-    assert_eq!(
-        payload_of(&accepted.receiver.recv().await.unwrap()),
-        "secret"
-    );
+    carries(&client, &mut accepted, b"secret").await;
 }
 
 #[tokio::test]
@@ -103,15 +93,7 @@ async fn mutual_tls_requires_a_client_certificate() {
         .await
         .unwrap();
     let mut accepted = server.accept().await;
-    client
-        .sender
-        .send(OutFrame::as_is(publish(b"mutual")))
-        .await
-        .unwrap();
-    assert_eq!(
-        payload_of(&accepted.receiver.recv().await.unwrap()),
-        "mutual"
-    );
+    carries(&client, &mut accepted, b"mutual").await;
 }
 
 #[tokio::test]

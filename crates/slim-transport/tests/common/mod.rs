@@ -10,7 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use prost::Message as _;
 use slim_transport::codec::OPEN_CHANNEL_PATH;
-use slim_transport::{Link, LinkHandler, LinkWork, LocalNode, Server, ServerConfig};
+use slim_transport::negotiate::ConnectionType;
+use slim_transport::{
+    ClientConfig, Link, LinkHandler, LinkWork, LocalNode, OutFrame, Server, ServerConfig, dial,
+};
 use slim_wire::{Frame, Name, builders, proto};
 use tokio::sync::mpsc;
 
@@ -67,6 +70,27 @@ impl TestServer {
             .expect("no link accepted in time")
             .expect("server gone")
     }
+}
+
+/// Dials an edge link (the kind applications open).
+pub async fn dial_edge(config: &ClientConfig, local: &LocalNode) -> Link {
+    dial(config, local, ConnectionType::Edge)
+        .await
+        .expect("dial")
+}
+
+/// Sends a publish carrying `payload` on `from` and checks that `to` receives it, within a
+/// bounded wait.
+pub async fn carries(from: &Link, to: &mut Link, payload: &'static [u8]) {
+    from.sender
+        .send(OutFrame::as_is(publish(payload)))
+        .await
+        .expect("send");
+    let frame = tokio::time::timeout(Duration::from_secs(10), to.receiver.recv())
+        .await
+        .expect("nothing received in time")
+        .expect("link ended");
+    assert_eq!(payload_of(&frame), Bytes::from_static(payload));
 }
 
 pub fn node(id: &str) -> LocalNode {
