@@ -10,7 +10,7 @@
 //! (`/sys/module/haltpoll/parameters/guest_halt_poll_ns`), has the same effect but needs
 //! root and is off by default; this needs neither.
 //!
-//! How: one spinner thread per CPU, at `SCHED_IDLE` priority. The kernel runs such a thread
+//! How: one spinner thread pinned to each CPU, at `SCHED_IDLE` priority. The kernel runs such a thread
 //! only when nothing else wants the CPU and preempts it at once when something does, so the
 //! node's workers (and every other process) lose nothing to it except the CPU time it would
 //! otherwise spend halted. The spinners keep the CPUs awake for `window` after a runtime
@@ -37,6 +37,9 @@ pub enum IdleSpinError {
     /// take CPU from the node itself, so nothing spins.
     #[error("cannot give the idle-spin threads the SCHED_IDLE policy: {0}")]
     Priority(String),
+    /// The CPUs could not be listed, or a spinner not pinned to its CPU.
+    #[error("cannot place the idle-spin threads on the CPUs: {0}")]
+    Affinity(String),
 }
 
 /// Spinner threads keeping the CPUs out of halt for a while after runtime activity. Dropping
@@ -58,14 +61,18 @@ struct Shared {
 }
 
 impl IdleSpin {
-    /// Starts one spinner per CPU that spins for `window` after the last activity.
+    /// Starts one spinner on each CPU this process may run on, spinning for `window` after
+    /// the last activity.
     pub fn start(window: Duration) -> Result<IdleSpin, IdleSpinError> {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        IdleSpin::with_threads(window, cpus)
+        IdleSpin::on_cpus(window, allowed_cpus()?)
     }
 
-    /// Starts `threads` spinners (at least one).
-    pub fn with_threads(window: Duration, threads: usize) -> Result<IdleSpin, IdleSpinError> {
+    /// Starts one spinner per entry of `cpus`, each pinned to that CPU: a spinner free to
+    /// move could end up sharing a CPU with another one while the CPU it left halts.
+    pub fn on_cpus(
+        window: Duration,
+        cpus: impl IntoIterator<Item = usize>,
+    ) -> Result<IdleSpin, IdleSpinError> {
         let shared = Arc::new(Shared {
             window,
             activity: AtomicU64::new(0),
@@ -78,16 +85,16 @@ impl IdleSpin {
             shared,
             spinners: Vec::new(),
         };
-        for index in 0..threads.max(1) {
+        for cpu in cpus {
             let shared = Arc::clone(&spin.shared);
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let spinner = std::thread::Builder::new()
-                .name(format!("slim-idle-spin-{index}"))
+                .name(format!("slim-spin-{cpu}"))
                 .spawn(move || {
-                    let lowered = lower_priority();
-                    let ok = lowered.is_ok();
+                    let prepared = pin_to(cpu).and_then(|()| lower_priority());
+                    let ok = prepared.is_ok();
                     // The starter waits for this; it cannot have gone away.
-                    let _ = ready_tx.send(lowered);
+                    let _ = ready_tx.send(prepared);
                     if ok {
                         shared.spin();
                     }
@@ -97,7 +104,7 @@ impl IdleSpin {
             // `spin` is dropped on error, which stops and joins the spinners started so far.
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(IdleSpinError::Priority(error)),
+                Ok(Err(error)) => return Err(error),
                 Err(_) => return Err(IdleSpinError::Priority("spinner exited".to_owned())),
             }
         }
@@ -180,9 +187,32 @@ impl Shared {
     }
 }
 
+/// The CPUs this process may run on.
+#[cfg(target_os = "linux")]
+pub fn allowed_cpus() -> Result<Vec<usize>, IdleSpinError> {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    use nix::unistd::Pid;
+    let set = sched_getaffinity(Pid::from_raw(0))
+        .map_err(|error| IdleSpinError::Affinity(error.to_string()))?;
+    Ok((0..CpuSet::count())
+        .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+        .collect())
+}
+
+/// Pins the calling thread to `cpu`.
+#[cfg(target_os = "linux")]
+fn pin_to(cpu: usize) -> Result<(), IdleSpinError> {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    let mut set = CpuSet::new();
+    set.set(cpu)
+        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set))
+        .map_err(|error| IdleSpinError::Affinity(format!("CPU {cpu}: {error}")))
+}
+
 /// Gives the calling thread the `SCHED_IDLE` policy (no privileges needed on Linux).
 #[cfg(target_os = "linux")]
-fn lower_priority() -> Result<(), String> {
+fn lower_priority() -> Result<(), IdleSpinError> {
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
         thread_native_id,
@@ -192,17 +222,47 @@ fn lower_priority() -> Result<(), String> {
         thread_priority::ThreadPriority::Min,
         ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
     )
-    .map_err(|error| format!("{error:?}"))
+    .map_err(|error| IdleSpinError::Priority(format!("{error:?}")))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() -> Result<(), String> {
-    Err("SCHED_IDLE exists only on Linux".to_owned())
+pub fn allowed_cpus() -> Result<Vec<usize>, IdleSpinError> {
+    Err(IdleSpinError::Affinity(
+        "idle spinning exists only on Linux".to_owned(),
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_to(_cpu: usize) -> Result<(), IdleSpinError> {
+    Err(IdleSpinError::Affinity(
+        "idle spinning exists only on Linux".to_owned(),
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() -> Result<(), IdleSpinError> {
+    Err(IdleSpinError::Priority(
+        "SCHED_IDLE exists only on Linux".to_owned(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn first_cpu() -> Vec<usize> {
+        allowed_cpus().unwrap()[..1].to_vec()
+    }
+
+    /// Two spinners, on two CPUs where the machine has them.
+    fn two_cpus() -> Vec<usize> {
+        allowed_cpus()
+            .unwrap()
+            .into_iter()
+            .cycle()
+            .take(2)
+            .collect()
+    }
 
     fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -214,7 +274,7 @@ mod tests {
 
     #[test]
     fn spinners_sleep_after_a_quiet_window_and_wake_on_activity() {
-        let spin = IdleSpin::with_threads(Duration::from_millis(200), 2).unwrap();
+        let spin = IdleSpin::on_cpus(Duration::from_millis(200), two_cpus()).unwrap();
         eventually("both spinners sleep", || spin.spinning() == 0);
         let touch = spin.activity();
         touch();
@@ -225,7 +285,7 @@ mod tests {
     #[test]
     fn activity_within_the_window_keeps_them_spinning() {
         // A window far longer than any pause of this thread, even on a loaded machine.
-        let spin = IdleSpin::with_threads(Duration::from_secs(3), 1).unwrap();
+        let spin = IdleSpin::on_cpus(Duration::from_secs(3), first_cpu()).unwrap();
         let touch = spin.activity();
         let until = Instant::now() + Duration::from_millis(300);
         while Instant::now() < until {
@@ -237,14 +297,14 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn spinners_run_at_the_idle_policy() {
+    fn spinners_run_at_the_idle_policy_each_pinned_to_one_cpu() {
         const SCHED_IDLE: &str = "5";
-        let _spin = IdleSpin::with_threads(Duration::from_millis(50), 2).unwrap();
-        let mut policies = Vec::new();
+        let _spin = IdleSpin::on_cpus(Duration::from_millis(50), two_cpus()).unwrap();
+        let mut spinners = Vec::new();
         for task in std::fs::read_dir("/proc/self/task").unwrap() {
             let path = task.unwrap().path();
             let name = std::fs::read_to_string(path.join("comm")).unwrap();
-            if name.starts_with("slim-idle-spin") {
+            if let Some(cpu) = name.trim().strip_prefix("slim-spin-") {
                 let stat = std::fs::read_to_string(path.join("stat")).unwrap();
                 // Fields after the parenthesised name; the policy is field 41 overall.
                 let after_name = stat.rsplit_once(')').unwrap().1;
@@ -253,17 +313,28 @@ mod tests {
                     .nth(41 - 3)
                     .unwrap()
                     .to_owned();
-                policies.push(policy);
+                let status = std::fs::read_to_string(path.join("status")).unwrap();
+                let allowed = status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+                    .unwrap()
+                    .trim()
+                    .to_owned();
+                spinners.push((policy, allowed, cpu.to_owned()));
             }
         }
-        // Other tests' spinners may be alive too: every spinner must be idle-policy.
-        assert!(policies.len() >= 2, "spinners not found: {policies:?}");
-        assert!(policies.iter().all(|p| p == SCHED_IDLE), "{policies:?}");
+        // Other tests' spinners may be alive too: every spinner must be idle-policy and
+        // allowed on exactly the CPU its name gives.
+        assert!(spinners.len() >= 2, "spinners not found: {spinners:?}");
+        for (policy, allowed, cpu) in &spinners {
+            assert_eq!(policy, SCHED_IDLE, "{spinners:?}");
+            assert_eq!(allowed, cpu, "{spinners:?}");
+        }
     }
 
     #[test]
     fn dropping_stops_spinning_and_sleeping_threads() {
-        let spin = IdleSpin::with_threads(Duration::from_millis(10), 2).unwrap();
+        let spin = IdleSpin::on_cpus(Duration::from_millis(10), two_cpus()).unwrap();
         eventually("asleep", || spin.spinning() == 0);
         spin.activity()();
         drop(spin); // joins: the test hangs (and times out) if a thread never stops

@@ -94,7 +94,7 @@ fn spinner_threads(pid: u32) -> Vec<(String, String)> {
         ) else {
             continue; // the thread exited meanwhile
         };
-        if name.starts_with("slim-idle-spin") {
+        if name.starts_with("slim-spin-") {
             // Fields after the parenthesised name start at field 3 (state); policy is 41.
             let fields: Vec<&str> = stat
                 .rsplit_once(')')
@@ -115,7 +115,7 @@ async fn idle_spin_routes_with_idle_priority_spinners_that_sleep_when_quiet() {
     spec.runtime.push("idle_spin: 2ms".into());
     let node = start(spec);
     let pid = node.pid().unwrap();
-    let cpus = std::thread::available_parallelism().unwrap().get();
+    let cpus = slim_node::idle_spin::allowed_cpus().unwrap().len();
     let spinners = spinner_threads(pid);
     assert_eq!(spinners.len(), cpus, "one spinner per CPU: {spinners:?}");
     assert!(
