@@ -203,13 +203,12 @@ impl SessionLayer {
 
     /// Updates timers and subscription routing of `id`, or forgets it when closed.
     fn refresh(&mut self, id: SessionId) {
-        if let Some(old) = self.deadline_of.remove(&id) {
-            self.deadlines.remove(&(old, id));
-        }
         let Some(session) = self.sessions.get(&id) else {
+            self.unschedule(id);
             return;
         };
         if session.is_closed() {
+            self.unschedule(id);
             if let Some(mut session) = self.sessions.remove(&id) {
                 let inbox = session.take_inbox();
                 if !inbox.is_empty() {
@@ -231,9 +230,23 @@ impl SessionLayer {
         for sub in session.subscription_ids() {
             self.subscriptions.insert(sub, id);
         }
-        if let Some(deadline) = session.next_timeout() {
+        let next = session.next_timeout();
+        // Most messages leave a session's next timer where it was: then the timer set is
+        // not touched (a removal and an insertion in both maps per message otherwise).
+        if self.deadline_of.get(&id).copied() == next {
+            return;
+        }
+        self.unschedule(id);
+        if let Some(deadline) = next {
             self.deadlines.insert((deadline, id));
             self.deadline_of.insert(id, deadline);
+        }
+    }
+
+    /// Forgets the timer of `id`, if it has one.
+    fn unschedule(&mut self, id: SessionId) {
+        if let Some(old) = self.deadline_of.remove(&id) {
+            self.deadlines.remove(&(old, id));
         }
     }
 
