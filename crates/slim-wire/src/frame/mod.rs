@@ -8,12 +8,14 @@
 //! another link, [`Frame::encode_forwarded`] writes it with the new TTL and that link's MAC,
 //! dropping the process-local fields and copying every other byte verbatim.
 //!
-//! Layout: `parse.rs` validates and builds the view, `build.rs` encodes our own messages and
+//! Layout: `parse.rs` validates and builds the view (`name_memo.rs` remembers the names it
+//! parsed last), `build.rs` encodes our own messages and
 //! records the view as it writes, `emit.rs` re-encodes, `plain.rs` reads a publish's payload
 //! and metadata for applications, `tests.rs` checks them against prost.
 
 mod build;
 mod emit;
+mod name_memo;
 mod parse;
 mod plain;
 #[cfg(test)]
