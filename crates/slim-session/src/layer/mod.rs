@@ -93,7 +93,6 @@ pub struct SessionLayer {
     clock: (Instant, SystemTime),
     sessions: HashMap<SessionId, Session>,
     deadlines: BTreeSet<(Instant, SessionId)>,
-    deadline_of: HashMap<SessionId, Instant>,
     subscriptions: HashMap<SubscriptionId, SessionId>,
     io: Io,
     replay: ReplayGuard,
@@ -189,7 +188,10 @@ impl SessionLayer {
             io,
         };
         let result = f(session, &mut ctx);
-        self.refresh(id);
+        // Most messages leave the session's timer and routing as they were.
+        if !session.unchanged_for_layer() {
+            self.refresh(id);
+        }
         Some(result)
     }
 
@@ -197,18 +199,23 @@ impl SessionLayer {
     fn insert(&mut self, session: Session) {
         let id = session.id();
         self.discard(id);
-        self.sessions.insert(id, session);
+        if let Some(replaced) = self.sessions.insert(id, session)
+            && let Some(deadline) = replaced.scheduled()
+        {
+            self.deadlines.remove(&(deadline, id));
+        }
         self.refresh(id);
     }
 
     /// Updates timers and subscription routing of `id`, or forgets it when closed.
     fn refresh(&mut self, id: SessionId) {
-        let Some(session) = self.sessions.get(&id) else {
-            self.unschedule(id);
+        let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
         if session.is_closed() {
-            self.unschedule(id);
+            if let Some(deadline) = session.scheduled() {
+                self.deadlines.remove(&(deadline, id));
+            }
             if let Some(mut session) = self.sessions.remove(&id) {
                 let inbox = session.take_inbox();
                 if !inbox.is_empty() {
@@ -231,23 +238,16 @@ impl SessionLayer {
             self.subscriptions.insert(sub, id);
         }
         let next = session.next_timeout();
-        // Most messages leave a session's next timer where it was: then the timer set is
-        // not touched (a removal and an insertion in both maps per message otherwise).
-        if self.deadline_of.get(&id).copied() == next {
+        if next == session.scheduled() {
             return;
         }
-        self.unschedule(id);
-        if let Some(deadline) = next {
-            self.deadlines.insert((deadline, id));
-            self.deadline_of.insert(id, deadline);
-        }
-    }
-
-    /// Forgets the timer of `id`, if it has one.
-    fn unschedule(&mut self, id: SessionId) {
-        if let Some(old) = self.deadline_of.remove(&id) {
+        if let Some(old) = session.scheduled() {
             self.deadlines.remove(&(old, id));
         }
+        if let Some(deadline) = next {
+            self.deadlines.insert((deadline, id));
+        }
+        session.set_scheduled(next);
     }
 
     fn keep_leftovers(&mut self, id: SessionId, inbox: VecDeque<Delivery>) {
@@ -352,8 +352,10 @@ impl SessionLayer {
                 break;
             }
             self.deadlines.remove(&(deadline, id));
-            self.deadline_of.remove(&id);
-            self.with_session(now, id, |session, ctx| session.on_timeout(ctx));
+            self.with_session(now, id, |session, ctx| {
+                session.set_scheduled(None);
+                session.on_timeout(ctx)
+            });
         }
     }
 
