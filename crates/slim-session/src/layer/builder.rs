@@ -150,7 +150,6 @@ impl SessionLayerBuilder {
             clock: (now, wall),
             sessions: HashMap::new(),
             deadlines: BTreeSet::new(),
-            deadline_of: HashMap::new(),
             subscriptions: HashMap::new(),
             io: Io::new(),
             closed: VecDeque::new(),

@@ -93,7 +93,6 @@ pub struct SessionLayer {
     clock: (Instant, SystemTime),
     sessions: HashMap<SessionId, Session>,
     deadlines: BTreeSet<(Instant, SessionId)>,
-    deadline_of: HashMap<SessionId, Instant>,
     subscriptions: HashMap<SubscriptionId, SessionId>,
     io: Io,
     replay: ReplayGuard,
@@ -189,7 +188,10 @@ impl SessionLayer {
             io,
         };
         let result = f(session, &mut ctx);
-        self.refresh(id);
+        // Most messages leave the session's timer and routing as they were.
+        if !session.unchanged_for_layer() {
+            self.refresh(id);
+        }
         Some(result)
     }
 
@@ -197,19 +199,23 @@ impl SessionLayer {
     fn insert(&mut self, session: Session) {
         let id = session.id();
         self.discard(id);
-        self.sessions.insert(id, session);
+        if let Some(replaced) = self.sessions.insert(id, session)
+            && let Some(deadline) = replaced.scheduled()
+        {
+            self.deadlines.remove(&(deadline, id));
+        }
         self.refresh(id);
     }
 
     /// Updates timers and subscription routing of `id`, or forgets it when closed.
     fn refresh(&mut self, id: SessionId) {
-        if let Some(old) = self.deadline_of.remove(&id) {
-            self.deadlines.remove(&(old, id));
-        }
-        let Some(session) = self.sessions.get(&id) else {
+        let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
         if session.is_closed() {
+            if let Some(deadline) = session.scheduled() {
+                self.deadlines.remove(&(deadline, id));
+            }
             if let Some(mut session) = self.sessions.remove(&id) {
                 let inbox = session.take_inbox();
                 if !inbox.is_empty() {
@@ -231,10 +237,17 @@ impl SessionLayer {
         for sub in session.subscription_ids() {
             self.subscriptions.insert(sub, id);
         }
-        if let Some(deadline) = session.next_timeout() {
-            self.deadlines.insert((deadline, id));
-            self.deadline_of.insert(id, deadline);
+        let next = session.next_timeout();
+        if next == session.scheduled() {
+            return;
         }
+        if let Some(old) = session.scheduled() {
+            self.deadlines.remove(&(old, id));
+        }
+        if let Some(deadline) = next {
+            self.deadlines.insert((deadline, id));
+        }
+        session.set_scheduled(next);
     }
 
     fn keep_leftovers(&mut self, id: SessionId, inbox: VecDeque<Delivery>) {
@@ -339,8 +352,10 @@ impl SessionLayer {
                 break;
             }
             self.deadlines.remove(&(deadline, id));
-            self.deadline_of.remove(&id);
-            self.with_session(now, id, |session, ctx| session.on_timeout(ctx));
+            self.with_session(now, id, |session, ctx| {
+                session.set_scheduled(None);
+                session.on_timeout(ctx)
+            });
         }
     }
 

@@ -210,6 +210,14 @@ impl DataReceiver {
         {
             return;
         }
+        if offset == 0 && state.known == 0 {
+            // The next id with nothing buffered (the usual case): delivered at once, as
+            // buffering it and delivering the buffer's front would, without the slot.
+            state.initial = false;
+            state.next = seq::next(state.next);
+            fx.received.push(Received::Message(Box::new(message)));
+            return;
+        }
         let mut gaps = Vec::new();
         if offset >= state.known {
             let deadline = now + reorder_grace(&retries);

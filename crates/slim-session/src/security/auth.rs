@@ -57,10 +57,9 @@ impl AuthIdentity {
 }
 
 impl Identity for AuthIdentity {
-    fn token(&mut self, now: SystemTime) -> Result<String, SecurityError> {
+    fn token(&mut self, now: SystemTime) -> Result<Arc<str>, SecurityError> {
         self.provider
             .token(now)
-            .map(|token| token.to_string())
             .map_err(|e| SecurityError::Identity(e.to_string()))
     }
 

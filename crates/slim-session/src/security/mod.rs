@@ -27,6 +27,7 @@ pub use mls::SlimMls;
 pub(crate) use replay::ReplayGuard;
 pub(crate) use seal::{open_app_payload, seal, verify_command};
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Why a cryptographic operation failed.
@@ -50,8 +51,9 @@ pub enum SecurityError {
 /// The application's identity, as used by the session protocol (§4.9 of the reference).
 pub trait Identity: Send {
     /// The token to put in `SLIMHeader.identity` of a message sent at `now`. Implementations
-    /// cache tokens and refresh them before they expire.
-    fn token(&mut self, now: SystemTime) -> Result<String, SecurityError>;
+    /// cache tokens and refresh them before they expire; the token is shared, not copied,
+    /// because data messages only compare it with the one their header template carries.
+    fn token(&mut self, now: SystemTime) -> Result<Arc<str>, SecurityError>;
 
     /// Signs `data` (the encoded `HeaderIntegrityAad` of a command message) with the key
     /// bound to the token's `pubkey` claim.
@@ -74,20 +76,20 @@ pub trait Identity: Send {
 /// request's token and signature, so they reject an application using it.
 #[derive(Clone, Debug, Default)]
 pub struct Unverified {
-    token: String,
+    token: Arc<str>,
 }
 
 impl Unverified {
     /// Sends `token` (may be empty) in every header.
     pub fn new(token: impl Into<String>) -> Self {
         Unverified {
-            token: token.into(),
+            token: Arc::from(token.into()),
         }
     }
 }
 
 impl Identity for Unverified {
-    fn token(&mut self, _now: SystemTime) -> Result<String, SecurityError> {
+    fn token(&mut self, _now: SystemTime) -> Result<Arc<str>, SecurityError> {
         Ok(self.token.clone())
     }
 

@@ -39,7 +39,7 @@ pub(crate) fn seal(
         .and_then(|h| h.error)
         .unwrap_or(false);
     if let Some(header) = publish.header.as_mut() {
-        header.identity = token;
+        header.identity = String::from(&*token);
     }
     let encrypt = mls.is_some()
         && matches!(kind, SessionMessageType::Msg | SessionMessageType::RtxReply)

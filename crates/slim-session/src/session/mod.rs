@@ -140,6 +140,9 @@ pub(crate) struct Session {
     pending_state: Option<participant::PendingState>,
     /// Encoded headers of data and acks (sessions without MLS).
     templates: templates::Templates,
+    /// The deadline the layer's timer set holds for this session (kept here so the layer
+    /// finds it without another lookup per message).
+    scheduled: Option<Instant>,
 }
 
 impl std::fmt::Debug for Session {
@@ -236,6 +239,7 @@ impl Session {
             join_reply: None,
             pending_state: None,
             templates: templates::Templates::default(),
+            scheduled: None,
             config,
         }
     }
@@ -559,6 +563,23 @@ impl Session {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// The deadline the layer scheduled for this session, if any.
+    pub fn scheduled(&self) -> Option<Instant> {
+        self.scheduled
+    }
+
+    /// Records the deadline the layer scheduled (or that none is).
+    pub fn set_scheduled(&mut self, at: Option<Instant>) {
+        self.scheduled = at;
+    }
+
+    /// True when the layer has nothing to update after this session handled something:
+    /// still open, no channel subscriptions to route, and its next timeout is the one
+    /// scheduled.
+    pub fn unchanged_for_layer(&self) -> bool {
+        !self.is_closed() && self.subscriptions.is_empty() && self.next_timeout() == self.scheduled
     }
 
     /// Runs every timer due at `ctx.now`.

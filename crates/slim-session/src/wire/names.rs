@@ -28,7 +28,7 @@ impl NameCache {
         if let Some(known) = self.slots.iter().find(|known| {
             known.key() == key
                 && match (known.components(), strings) {
-                    (Some(kept), Some(sent)) => kept == sent,
+                    (Some(kept), Some(sent)) => kept.map(str::as_bytes) == sent,
                     (None, None) => true,
                     _ => false,
                 }
@@ -44,11 +44,15 @@ impl NameCache {
                 component_2: c2,
                 name_id: (!key.id.is_any()).then_some(proto::NameId { id_0, id_1 }),
             }),
-            str_name: strings.map(|[a, b, c]| proto::StringName {
-                str_component_0: a.to_owned(),
-                str_component_1: b.to_owned(),
-                str_component_2: c.to_owned(),
-            }),
+            str_name: strings
+                .map(|[a, b, c]| {
+                    Ok::<_, NameError>(proto::StringName {
+                        str_component_0: text(a)?,
+                        str_component_1: text(b)?,
+                        str_component_2: text(c)?,
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -93,6 +97,13 @@ fn same_strings(known: &Name, strings: Option<&proto::StringName>) -> bool {
         (None, None) => true,
         _ => false,
     }
+}
+
+/// A name string from a frame (UTF-8 since the frame was parsed; refused otherwise).
+fn text(bytes: &[u8]) -> Result<String, NameError> {
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| NameError::BadComponent(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 #[cfg(test)]

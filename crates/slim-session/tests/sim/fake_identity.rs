@@ -42,14 +42,14 @@ fn secs(t: SystemTime) -> u64 {
 }
 
 impl Identity for FakeIdentity {
-    fn token(&mut self, now: SystemTime) -> Result<String, SecurityError> {
+    fn token(&mut self, now: SystemTime) -> Result<std::sync::Arc<str>, SecurityError> {
         let issued = secs(now);
         let mac = tag(&[
             self.domain.as_bytes(),
             self.holder.as_bytes(),
             &issued.to_be_bytes(),
         ]);
-        Ok(format!("{}:{issued}:{mac:016x}", self.holder))
+        Ok(format!("{}:{issued}:{mac:016x}", self.holder).into())
     }
 
     fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, SecurityError> {

@@ -23,6 +23,10 @@ use crate::queue::StreamOutbound;
 /// Encoded bytes gathered from queued frames before they are handed to HTTP/2: large enough
 /// that a burst of small frames becomes one DATA frame and one write.
 const GATHER_BYTES: usize = 64 * 1024;
+/// Capacity of a gather buffer. Gathered bytes are handed over in place (never copied into
+/// a bigger buffer), and an allocation below 64 KiB is freed by glibc without consolidating
+/// its fast bins.
+const BUFFER_BYTES: usize = 60 * 1024;
 
 /// How a stream ends once its queue has closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +68,24 @@ impl StreamWriter {
         }
     }
 
+    /// Appends one frame to the gather buffer. When the buffer has no room left for it, the
+    /// bytes gathered so far become `pending` (which is empty while gathering) and the frame
+    /// starts a fresh buffer: gathered bytes are never copied into a bigger one.
     fn encode(&mut self, item: &OutFrame) {
         let tag = self.signer.tag(item);
         let len = item.frame.forwarded_len(item.ttl, tag.is_some());
         // A frame is at most the link's frame limit, which the configuration keeps far
         // below 4 GiB; saturating keeps the arithmetic total anyway.
         let prefix = u32::try_from(len).unwrap_or(u32::MAX);
-        self.buffer.reserve(5 + len);
+        let needed = 5 + len;
+        if self.buffer.capacity() - self.buffer.len() < needed {
+            if !self.buffer.is_empty() {
+                self.pending = self.buffer.split().freeze();
+            }
+            // An empty buffer reserves without copying: it takes its allocation back when
+            // HTTP/2 has written and dropped every byte of it, and otherwise allocates.
+            self.buffer.reserve(BUFFER_BYTES.max(needed));
+        }
         self.buffer.put_u8(0);
         self.buffer.put_u32(prefix);
         item.frame
@@ -110,7 +125,8 @@ impl Future for StreamWriter {
                 Poll::Ready(false) => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
             }
-            while this.end.is_none() && this.buffer.len() < GATHER_BYTES {
+            while this.end.is_none() && this.buffer.len() < GATHER_BYTES && this.pending.is_empty()
+            {
                 match Pin::new(&mut this.frames).poll_next(cx) {
                     Poll::Ready(Some(Ok(item))) => this.encode(&item),
                     Poll::Ready(Some(Err(status))) => this.end = Some(Some(status)),
@@ -118,8 +134,10 @@ impl Future for StreamWriter {
                     Poll::Pending => break,
                 }
             }
-            if !this.buffer.is_empty() {
+            if this.pending.is_empty() && !this.buffer.is_empty() {
                 this.pending = this.buffer.split().freeze();
+            }
+            if !this.pending.is_empty() {
                 continue;
             }
             if let Some(status) = &this.end {

@@ -8,12 +8,14 @@
 //! another link, [`Frame::encode_forwarded`] writes it with the new TTL and that link's MAC,
 //! dropping the process-local fields and copying every other byte verbatim.
 //!
-//! Layout: `parse.rs` validates and builds the view, `build.rs` encodes our own messages and
+//! Layout: `parse.rs` validates and builds the view (`name_memo.rs` remembers the names it
+//! parsed last), `build.rs` encodes our own messages and
 //! records the view as it writes, `emit.rs` re-encodes, `plain.rs` reads a publish's payload
 //! and metadata for applications, `tests.rs` checks them against prost.
 
 mod build;
 mod emit;
+mod name_memo;
 mod parse;
 mod plain;
 #[cfg(test)]
@@ -181,8 +183,10 @@ pub struct SessionInfo {
     pub message_id: u32,
 }
 
-/// A name as carried in a frame: its routing key and, when sent, its three strings.
-pub type NameParts<'a> = (NameKey, Option<[&'a str; 3]>);
+/// A name as carried in a frame: its routing key and, when sent, the bytes of its three
+/// strings (UTF-8, as `parse` checked: they are compared as bytes, and only a consumer that
+/// needs them as text converts them).
+pub type NameParts<'a> = (NameKey, Option<[&'a [u8]; 3]>);
 
 /// A validated, encoded `Message`. Cheap to clone and to move: it is one pointer to the
 /// shared bytes and their parsed view.
@@ -307,15 +311,7 @@ impl Frame {
 
     fn name_parts(&self, view: &NameView) -> Option<NameParts<'_>> {
         let key = Self::name_key(Some(view))?;
-        let strings = match view.strings {
-            // Validated as UTF-8 by `parse`.
-            Some([a, b, c]) => Some([
-                std::str::from_utf8(self.slice(a)).ok()?,
-                std::str::from_utf8(self.slice(b)).ok()?,
-                std::str::from_utf8(self.slice(c)).ok()?,
-            ]),
-            None => None,
-        };
+        let strings = view.strings.map(|spans| spans.map(|span| self.slice(span)));
         Some((key, strings))
     }
 

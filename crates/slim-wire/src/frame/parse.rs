@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
+use super::name_memo::NameMemo;
 use super::{Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
 use crate::pb::{Field, Fields, decode_varint};
 
@@ -263,7 +264,13 @@ fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameErr
     Ok(header)
 }
 
+/// A name's view: from the thread's memo when these bytes were parsed before (see
+/// `name_memo.rs`: the outcome depends on the bytes only), otherwise parsed.
 fn parse_name(buf: &[u8], span: Span) -> Result<NameView, FrameError> {
+    NameMemo::view(buf, span, parse_name_uncached)
+}
+
+fn parse_name_uncached(buf: &[u8], span: Span) -> Result<NameView, FrameError> {
     match parse_usual_name(buf, span) {
         Some(view) => Ok(view),
         None => parse_any_name(buf, span),
@@ -491,6 +498,14 @@ impl<'a> Cursor<'a> {
     }
 
     fn varint(&mut self) -> Option<u64> {
+        // Lengths are one byte: no need for the general decoder.
+        if self.pos < self.end
+            && let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Some(u64::from(byte));
+        }
         let (value, len) = decode_varint(self.buf.get(self.pos..self.end)?).ok()?;
         self.pos += len;
         Some(value)

@@ -16,7 +16,7 @@ use prost::encoding::{hash_map, message, string};
 
 use super::super::{Frame, FrameData, FrameError, FrameKind, HeaderView, SessionInfo, Span};
 use super::write_header;
-use crate::pb::{WireType, put_key, put_varint, varint_len};
+use crate::pb::{WireType, bytes_field_len, put_key, put_varint, varint_field_len, varint_len};
 use crate::proto;
 
 /// An encoded routing header and where its fields are, ready to start publishes.
@@ -52,9 +52,13 @@ impl PublishTemplate {
         content: Option<&proto::Content>,
         metadata: &HashMap<String, String>,
     ) -> Result<Frame, FrameError> {
-        let publish_len = self.header.len()
-            + message::encoded_len(2, session)
-            + content.map_or(0, |c| message::encoded_len(3, c));
+        let session_len = session_body_len(session);
+        let app = content.map(|c| (c, app_body_len(c)));
+        let content_len = app.map_or(0, |(c, app)| match app {
+            Some(app) => bytes_field_len(3, bytes_field_len(1, app)),
+            None => message::encoded_len(3, c),
+        });
+        let publish_len = self.header.len() + bytes_field_len(2, session_len) + content_len;
         let metadata_len =
             hash_map::encoded_len(string::encoded_len, string::encoded_len, 4, metadata);
         let header_at = 1 + varint_len(publish_len as u64);
@@ -70,9 +74,11 @@ impl PublishTemplate {
         );
         put_varint(&mut out, publish_len as u64);
         out.extend_from_slice(&self.header);
-        message::encode(2, session, &mut out);
-        if let Some(content) = content {
-            message::encode(3, content, &mut out);
+        put_session(&mut out, session, session_len);
+        match app {
+            Some((content, Some(app_len))) => put_app_content(&mut out, content, app_len),
+            Some((content, None)) => message::encode(3, content, &mut out),
+            None => {}
         }
         let body = Span::new(0, out.len());
         let body_content = Span::new(header_at, out.len());
@@ -101,6 +107,75 @@ impl PublishTemplate {
                 }),
             }),
         })
+    }
+}
+
+// The session header and an application payload are written here rather than by prost,
+// whose generic message encoding computes every nested length again while writing; the
+// bytes are the same (proto3: zero and empty fields omitted, enums as sign-extended int32),
+// which the tests check against `Frame::build` for arbitrary messages.
+
+/// The session header's fields, as `(number, varint value)`.
+fn session_fields(session: &proto::SessionHeader) -> [(u32, u64); 4] {
+    [
+        (1, i64::from(session.session_type) as u64),
+        (2, i64::from(session.session_message_type) as u64),
+        (3, u64::from(session.session_id)),
+        (4, u64::from(session.message_id)),
+    ]
+}
+
+fn session_body_len(session: &proto::SessionHeader) -> usize {
+    session_fields(session)
+        .iter()
+        .filter(|(_, value)| *value != 0)
+        .map(|&(number, value)| varint_field_len(number, value))
+        .sum()
+}
+
+/// Writes `Publish.session` (field 2) whose content is `len` bytes.
+fn put_session(out: &mut Vec<u8>, session: &proto::SessionHeader, len: usize) {
+    put_key(out, 2, WireType::LengthDelimited);
+    put_varint(out, len as u64);
+    for (number, value) in session_fields(session) {
+        if value != 0 {
+            put_key(out, number, WireType::Varint);
+            put_varint(out, value);
+        }
+    }
+}
+
+/// Length of the `ApplicationPayload` inside `content`; `None` for any other content (left
+/// to prost).
+fn app_body_len(content: &proto::Content) -> Option<usize> {
+    let Some(proto::content::ContentType::AppPayload(app)) = &content.content_type else {
+        return None;
+    };
+    let field = |number, len| {
+        if len == 0 {
+            0
+        } else {
+            bytes_field_len(number, len)
+        }
+    };
+    Some(field(1, app.payload_type.len()) + field(2, app.blob.len()))
+}
+
+/// Writes `Publish.msg` (field 3): a `Content` holding an `ApplicationPayload` of `len` bytes.
+fn put_app_content(out: &mut Vec<u8>, content: &proto::Content, len: usize) {
+    let Some(proto::content::ContentType::AppPayload(app)) = &content.content_type else {
+        return;
+    };
+    put_key(out, 3, WireType::LengthDelimited);
+    put_varint(out, bytes_field_len(1, len) as u64);
+    put_key(out, 1, WireType::LengthDelimited);
+    put_varint(out, len as u64);
+    for (number, bytes) in [(1, app.payload_type.as_bytes()), (2, &app.blob[..])] {
+        if !bytes.is_empty() {
+            put_key(out, number, WireType::LengthDelimited);
+            put_varint(out, bytes.len() as u64);
+            out.extend_from_slice(bytes);
+        }
     }
 }
 

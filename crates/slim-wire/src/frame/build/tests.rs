@@ -120,7 +120,12 @@ fn arb_content() -> BoxedStrategy<Option<proto::Content>> {
 prop_compose! {
     fn arb_publish()(
         header in proptest::option::weighted(0.95, arb_header().boxed()),
-        session in proptest::option::weighted(0.95, (0i32..4, 0i32..22, arb_u64(), arb_u64())
+        session in proptest::option::weighted(0.95, (
+            prop_oneof![0i32..4, any::<i32>()],
+            prop_oneof![0i32..22, any::<i32>()],
+            arb_u64(),
+            arb_u64(),
+        )
             .prop_map(|(session_type, kind, session_id, message_id)| proto::SessionHeader {
                 session_type,
                 session_message_type: kind,
