@@ -156,9 +156,14 @@ async fn read(
             // Another caller's request echoed by a group session.
             continue;
         }
+        // Most frames find room in their call's queue at once; only a full queue costs a
+        // wait (and the watch on `stop` that goes with it).
+        let Some(blocked) = dispatch(&table, frame) else {
+            continue;
+        };
         let stopped = tokio::select! {
             () = stop.cancelled() => true,
-            () = dispatch(&table, frame) => false,
+            () = blocked.wait(&table) => false,
         };
         if stopped {
             break;
@@ -182,34 +187,61 @@ async fn read(
     }
 }
 
-/// Hands one frame to its call, waiting for room in the call's queue.
-async fn dispatch(table: &Mutex<CallTable>, frame: Inbound) {
-    let end = matches!(frame.kind, FrameKind::End(_));
-    let tx = {
-        let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(registration) = table.calls.get(frame.rpc_id.as_str()) else {
-            return; // finished or cancelled
-        };
-        let tx = registration.tx.clone();
-        if end && registration.single {
-            table.calls.remove(frame.rpc_id.as_str());
+/// A frame whose call's queue was full.
+struct Blocked {
+    rpc_id: String,
+    tx: mpsc::Sender<Received>,
+    received: Received,
+}
+
+impl Blocked {
+    /// Waits for room in the call's queue; forgets the call if it stopped reading.
+    async fn wait(self, table: &Mutex<CallTable>) {
+        if self.tx.send(self.received).await.is_err() {
+            table
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .calls
+                .remove(self.rpc_id.as_str());
         }
-        tx
-    };
-    let received = Received {
-        source: frame.source,
-        kind: frame.kind,
-    };
-    let delivered = match tx.try_send(received) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(received)) => tx.send(received).await.is_ok(),
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-    };
-    if !delivered {
-        table
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .calls
-            .remove(frame.rpc_id.as_str());
+    }
+}
+
+/// Hands one frame to its call if the call's queue has room (under the table's lock: no
+/// handle to clone); returns it when the queue is full.
+fn dispatch(table: &Mutex<CallTable>, frame: Inbound) -> Option<Blocked> {
+    let Inbound {
+        rpc_id,
+        kind,
+        source,
+        ..
+    } = frame;
+    let end = matches!(kind, FrameKind::End(_));
+    let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
+    let registration = table.calls.get(rpc_id.as_str())?; // finished or cancelled if absent
+    // A single responder's end is its last frame: forget the call at once.
+    let last = end && registration.single;
+    match registration.tx.try_send(Received { source, kind }) {
+        Ok(()) => {
+            if last {
+                table.calls.remove(rpc_id.as_str());
+            }
+            None
+        }
+        Err(mpsc::error::TrySendError::Full(received)) => {
+            let tx = registration.tx.clone();
+            if last {
+                table.calls.remove(rpc_id.as_str());
+            }
+            Some(Blocked {
+                rpc_id,
+                tx,
+                received,
+            })
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            table.calls.remove(rpc_id.as_str());
+            None
+        }
     }
 }

@@ -36,11 +36,27 @@ fn deadlines_are_epoch_seconds_as_f64_text() {
     assert_eq!(encode_deadline(deadline), "1700000000.25");
     assert_eq!(encode_deadline(UNIX_EPOCH + Duration::from_secs(5)), "5");
     assert_eq!(decode_deadline("1700000000.25"), Some(deadline));
-    // Upstream's own output (Rust f64 Display of now + 36000 s) reads back within a microsecond.
+    assert_eq!(
+        encode_deadline(UNIX_EPOCH + Duration::new(1_700_000_000, 1)),
+        "1700000000.000000001"
+    );
+    assert_eq!(
+        encode_deadline(UNIX_EPOCH + Duration::new(7, 120_000_000)),
+        "7.12"
+    );
+    // Our text and upstream's (Rust f64 Display of now + 36000 s) read back within a
+    // microsecond.
     let now = SystemTime::now() + DEFAULT_TIMEOUT;
-    let back = decode_deadline(&encode_deadline(now)).unwrap();
-    let error = back.duration_since(now).unwrap_or_else(|e| e.duration());
-    assert!(error < Duration::from_micros(1), "{error:?}");
+    let upstream = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .to_string();
+    for text in [encode_deadline(now), upstream] {
+        let back = decode_deadline(&text).unwrap();
+        let error = back.duration_since(now).unwrap_or_else(|e| e.duration());
+        assert!(error < Duration::from_micros(1), "{text}: {error:?}");
+    }
 }
 
 #[test]
@@ -53,7 +69,9 @@ fn bad_deadlines_are_ignored() {
 #[test]
 fn first_request_frame_carries_the_header_and_parses_back() {
     let frame = request_data("id-1", Bytes::from_static(b"req"), Some(&header()));
-    assert_eq!(frame.payload_type.as_deref(), Some("msg"));
+    // Unset: the session's default payload type, which is upstream's "msg".
+    assert_eq!(frame.payload_type, None);
+    assert_eq!(slim_session::wire::DEFAULT_PAYLOAD_TYPE, PAYLOAD_TYPE);
     let m = &frame.metadata;
     assert_eq!(m[RPC_ID], "id-1");
     assert_eq!(m[DIRECTION], "req");
