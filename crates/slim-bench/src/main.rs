@@ -25,6 +25,7 @@ mod system;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use slim_node::idle_spin::IdleSpin;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -34,20 +35,11 @@ fn main() -> ExitCode {
     if common.threads > 0 {
         builder.worker_threads(common.threads);
     }
-    let _idle_spin = if common.idle_spin.is_zero() {
-        None
-    } else {
-        match slim_node::idle_spin::IdleSpin::start(common.idle_spin) {
-            Ok(spin) => {
-                builder
-                    .on_thread_park(spin.activity())
-                    .on_thread_unpark(spin.activity());
-                Some(spin)
-            }
-            Err(error) => {
-                eprintln!("slim-bench: --idle-spin: {error}");
-                return ExitCode::from(2);
-            }
+    let _idle_spin = match IdleSpin::install(common.idle_spin, &mut builder) {
+        Ok(spin) => spin,
+        Err(error) => {
+            eprintln!("slim-bench: --idle-spin: {error}");
+            return ExitCode::from(2);
         }
     };
     let runtime = match builder.build() {

@@ -111,6 +111,22 @@ impl IdleSpin {
         Ok(spin)
     }
 
+    /// Starts spinners for `window` (none when it is zero) and installs their activity hooks
+    /// on `runtime`. Keep the result as long as the runtime: dropping it stops the spinners.
+    pub fn install(
+        window: Duration,
+        runtime: &mut tokio::runtime::Builder,
+    ) -> Result<Option<IdleSpin>, IdleSpinError> {
+        if window.is_zero() {
+            return Ok(None);
+        }
+        let spin = IdleSpin::start(window)?;
+        runtime
+            .on_thread_park(spin.activity())
+            .on_thread_unpark(spin.activity());
+        Ok(Some(spin))
+    }
+
     /// The hook to install as the runtime's `on_thread_park` and `on_thread_unpark`.
     pub fn activity(&self) -> impl Fn() + Send + Sync + 'static {
         let shared = Arc::clone(&self.shared);

@@ -45,20 +45,11 @@ fn main() -> ExitCode {
         runtime.worker_threads(config.runtime.n_cores);
     }
     // Lives as long as the runtime: dropping it stops the spinners.
-    let _idle_spin = if config.runtime.idle_spin.is_zero() {
-        None
-    } else {
-        match IdleSpin::start(config.runtime.idle_spin) {
-            Ok(spin) => {
-                runtime
-                    .on_thread_park(spin.activity())
-                    .on_thread_unpark(spin.activity());
-                Some(spin)
-            }
-            Err(error) => {
-                eprintln!("slim: runtime.idle_spin: {error}");
-                return ExitCode::from(2);
-            }
+    let _idle_spin = match IdleSpin::install(config.runtime.idle_spin, &mut runtime) {
+        Ok(spin) => spin,
+        Err(error) => {
+            eprintln!("slim: runtime.idle_spin: {error}");
+            return ExitCode::from(2);
         }
     };
     let runtime = match runtime.build() {
