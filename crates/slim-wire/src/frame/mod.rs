@@ -361,6 +361,12 @@ impl Frame {
         self.data.header.as_ref()?.error
     }
 
+    /// The routing header's encoded content exactly as received, if the frame has one. Every
+    /// header field (the MAC input, the tag, the hop fields) is a function of these bytes.
+    pub fn header_bytes(&self) -> Option<&[u8]> {
+        Some(self.slice(self.data.header.as_ref()?.content))
+    }
+
     /// The received header MAC, if any.
     pub fn header_mac(&self) -> Option<&[u8]> {
         let span = self.data.header.as_ref()?.mac?;
