@@ -20,13 +20,11 @@ use super::grpc::status_trailers;
 use crate::codec::{FrameSigner, OutFrame};
 use crate::queue::StreamOutbound;
 
-/// Encoded bytes gathered from queued frames before they are handed to HTTP/2: large enough
-/// that a burst of small frames becomes one DATA frame and one write.
-const GATHER_BYTES: usize = 64 * 1024;
-/// Capacity of a gather buffer. Gathered bytes are handed over in place (never copied into
-/// a bigger buffer), and an allocation below 64 KiB is freed by glibc without consolidating
-/// its fast bins.
-const BUFFER_BYTES: usize = 60 * 1024;
+/// Capacity of the buffer that gathers encoded frames before they are handed to HTTP/2:
+/// large enough that a burst of small frames becomes one DATA frame and one write. Gathered
+/// bytes are handed over in place (never copied into a bigger buffer), and an allocation
+/// below 64 KiB is freed by glibc without consolidating its fast bins.
+const GATHER_BYTES: usize = 60 * 1024;
 
 /// How a stream ends once its queue has closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +82,7 @@ impl StreamWriter {
             }
             // An empty buffer reserves without copying: it takes its allocation back when
             // HTTP/2 has written and dropped every byte of it, and otherwise allocates.
-            self.buffer.reserve(BUFFER_BYTES.max(needed));
+            self.buffer.reserve(GATHER_BYTES.max(needed));
         }
         self.buffer.put_u8(0);
         self.buffer.put_u32(prefix);
