@@ -221,27 +221,20 @@ fn dispatch(table: &Mutex<CallTable>, frame: Inbound) -> Option<Blocked> {
     let registration = table.calls.get(rpc_id.as_str())?; // finished or cancelled if absent
     // A single responder's end is its last frame: forget the call at once.
     let last = end && registration.single;
-    match registration.tx.try_send(Received { source, kind }) {
-        Ok(()) => {
-            if last {
-                table.calls.remove(rpc_id.as_str());
-            }
-            None
-        }
-        Err(mpsc::error::TrySendError::Full(received)) => {
-            let tx = registration.tx.clone();
-            if last {
-                table.calls.remove(rpc_id.as_str());
-            }
-            Some(Blocked {
-                rpc_id,
-                tx,
-                received,
-            })
-        }
+    let blocked = match registration.tx.try_send(Received { source, kind }) {
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Full(received)) => Some((registration.tx.clone(), received)),
         Err(mpsc::error::TrySendError::Closed(_)) => {
             table.calls.remove(rpc_id.as_str());
-            None
+            return None;
         }
+    };
+    if last {
+        table.calls.remove(rpc_id.as_str());
     }
+    blocked.map(|(tx, received)| Blocked {
+        rpc_id,
+        tx,
+        received,
+    })
 }
