@@ -53,11 +53,14 @@ impl PublishTemplate {
         metadata: &HashMap<String, String>,
     ) -> Result<Frame, FrameError> {
         let session_len = session_body_len(session);
-        let app = content.map(|c| (c, app_body_len(c)));
-        let content_len = app.map_or(0, |(c, app)| match app {
-            Some(app) => bytes_field_len(3, bytes_field_len(1, app)),
-            None => message::encoded_len(3, c),
-        });
+        let app = content
+            .and_then(app_payload)
+            .map(|app| (app, app_body_len(app)));
+        let content_len = match (app, content) {
+            (Some((_, app_len)), _) => bytes_field_len(3, bytes_field_len(1, app_len)),
+            (None, Some(other)) => message::encoded_len(3, other),
+            (None, None) => 0,
+        };
         let publish_len = self.header.len() + bytes_field_len(2, session_len) + content_len;
         let metadata_len =
             hash_map::encoded_len(string::encoded_len, string::encoded_len, 4, metadata);
@@ -75,10 +78,10 @@ impl PublishTemplate {
         put_varint(&mut out, publish_len as u64);
         out.extend_from_slice(&self.header);
         put_session(&mut out, session, session_len);
-        match app {
-            Some((content, Some(app_len))) => put_app_content(&mut out, content, app_len),
-            Some((content, None)) => message::encode(3, content, &mut out),
-            None => {}
+        match (app, content) {
+            (Some((app, app_len)), _) => put_app_content(&mut out, app, app_len),
+            (None, Some(other)) => message::encode(3, other, &mut out),
+            (None, None) => {}
         }
         let body = Span::new(0, out.len());
         let body_content = Span::new(header_at, out.len());
@@ -145,12 +148,16 @@ fn put_session(out: &mut Vec<u8>, session: &proto::SessionHeader, len: usize) {
     }
 }
 
-/// Length of the `ApplicationPayload` inside `content`; `None` for any other content (left
-/// to prost).
-fn app_body_len(content: &proto::Content) -> Option<usize> {
-    let Some(proto::content::ContentType::AppPayload(app)) = &content.content_type else {
-        return None;
-    };
+/// The `ApplicationPayload` inside `content`; `None` for any other content (left to prost).
+fn app_payload(content: &proto::Content) -> Option<&proto::ApplicationPayload> {
+    match &content.content_type {
+        Some(proto::content::ContentType::AppPayload(app)) => Some(app),
+        _ => None,
+    }
+}
+
+/// Encoded length of `app`'s fields.
+fn app_body_len(app: &proto::ApplicationPayload) -> usize {
     let field = |number, len| {
         if len == 0 {
             0
@@ -158,14 +165,11 @@ fn app_body_len(content: &proto::Content) -> Option<usize> {
             bytes_field_len(number, len)
         }
     };
-    Some(field(1, app.payload_type.len()) + field(2, app.blob.len()))
+    field(1, app.payload_type.len()) + field(2, app.blob.len())
 }
 
-/// Writes `Publish.msg` (field 3): a `Content` holding an `ApplicationPayload` of `len` bytes.
-fn put_app_content(out: &mut Vec<u8>, content: &proto::Content, len: usize) {
-    let Some(proto::content::ContentType::AppPayload(app)) = &content.content_type else {
-        return;
-    };
+/// Writes `Publish.msg` (field 3): a `Content` holding `app`, whose fields are `len` bytes.
+fn put_app_content(out: &mut Vec<u8>, app: &proto::ApplicationPayload, len: usize) {
     put_key(out, 3, WireType::LengthDelimited);
     put_varint(out, bytes_field_len(1, len) as u64);
     put_key(out, 1, WireType::LengthDelimited);
