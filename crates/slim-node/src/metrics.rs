@@ -3,7 +3,8 @@
 //!
 //! Counters go through the `metrics` facade; without a recorder (Prometheus off) they cost
 //! nothing. The receive loops count per batch, not per frame. Router-internal counters
-//! (drops by reason, table sizes) are copied from `RouterStats` by the timer task.
+//! (drops by reason, table sizes) are copied from `RouterStats` when the endpoint is scraped
+//! (see [`on_scrape`]), so an idle node needs no periodic wake-up to keep them fresh.
 
 use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -43,6 +44,22 @@ pub(crate) fn kind_index(kind: FrameKind) -> usize {
         FrameKind::Link => 3,
         FrameKind::SubscriptionAck => 4,
     }
+}
+
+/// What runs before each scrape; a hook returning `false` is done (its node is gone).
+type ScrapeHook = Box<dyn Fn() -> bool + Send + Sync>;
+
+static SCRAPE_HOOKS: std::sync::Mutex<Vec<ScrapeHook>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs `hook` before every scrape of the Prometheus endpoint, until it returns `false`.
+pub(crate) fn on_scrape(hook: impl Fn() -> bool + Send + Sync + 'static) {
+    scrape_hooks().push(Box::new(hook));
+}
+
+fn scrape_hooks() -> std::sync::MutexGuard<'static, Vec<ScrapeHook>> {
+    SCRAPE_HOOKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Handles of one node's metrics, registered once.
@@ -136,6 +153,7 @@ pub async fn serve_prometheus(listener: TcpListener, handle: PrometheusHandle) {
             let _ =
                 tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut request))
                     .await;
+            scrape_hooks().retain(|hook| hook());
             handle.run_upkeep();
             let body = handle.render();
             let head = format!(

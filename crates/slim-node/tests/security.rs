@@ -207,6 +207,11 @@ async fn a_silent_peer_is_cut_after_the_timeout_while_others_keep_working() {
     publish_until_delivered(&publisher, &me, 1, &mut inbox, "after-cut")
         .await
         .unwrap();
+    // Router figures are taken at scrape time: the two clients are live edge connections.
+    assert_eq!(
+        metric(url, "slim_connections_active", &[("kind", "edge")]).await,
+        2.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

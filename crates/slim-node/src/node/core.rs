@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::{AbortHandle, abortable};
 use slim_router::{ConnId, ConnKind, Router, RouterStats};
@@ -22,8 +22,6 @@ use crate::metrics::{NodeMetrics, kind_index};
 
 /// Frames taken from a link per lock.
 const BATCH: usize = 256;
-/// The timer wakes at least this often (to expire loop-prevention ids).
-const TIMER_PERIOD: Duration = Duration::from_secs(1);
 /// First id given to accepted connections; ids below belong to configured links, which keep
 /// theirs across reconnections.
 pub(crate) const FIRST_ACCEPTED_ID: u64 = 1 << 32;
@@ -125,6 +123,16 @@ impl Core {
     /// A snapshot of the router's counters.
     pub(crate) fn stats(&self) -> RouterStats {
         self.lock().router.stats()
+    }
+
+    /// Copies the router's counters and the connection counts into the metrics (run before
+    /// each scrape).
+    pub(crate) fn record_router_metrics(&self) {
+        let (stats, counts) = {
+            let state = self.lock();
+            (state.router.stats(), state.connection_counts())
+        };
+        self.metrics.record_router(&stats, counts);
     }
 
     /// Registers a negotiated link with the router. `conn` is the configured link's id, or
@@ -286,19 +294,23 @@ impl Core {
     pub(crate) async fn run_timer(self: Arc<Self>) {
         let mut outbox = Outbox::default();
         loop {
+            // Only when the router has a deadline: a periodic wake-up would keep an idle
+            // node's CPUs from resting (and `runtime.cpu_idle_poll` held for good).
             let wake = {
                 let mut state = self.lock();
-                let fallback = Instant::now() + TIMER_PERIOD;
-                let due = state
-                    .router
-                    .poll_timeout()
-                    .map_or(fallback, |d| d.min(fallback));
-                state.timer_deadline = Some(due);
+                let due = state.router.poll_timeout();
+                state.timer_deadline = due;
                 due
             };
-            tokio::select! {
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
-                () = self.timer.notified() => continue,
+            match wake {
+                Some(wake) => tokio::select! {
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+                    () = self.timer.notified() => continue,
+                },
+                None => {
+                    self.timer.notified().await;
+                    continue;
+                }
             }
             {
                 let mut state = self.lock();
@@ -306,10 +318,6 @@ impl Core {
                     .router
                     .handle_timeout(Instant::now(), &mut outbox.outputs);
                 outbox.resolve(&state);
-                let stats = state.router.stats();
-                let counts = state.connection_counts();
-                drop(state);
-                self.metrics.record_router(&stats, counts);
             }
             outbox.flush(&self.metrics).await;
         }

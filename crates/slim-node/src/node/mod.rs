@@ -106,6 +106,13 @@ impl Node {
             .collect();
 
         let mut tasks = vec![tokio::spawn(core.clone().run_timer())];
+        let scraped = Arc::downgrade(&core);
+        crate::metrics::on_scrape(move || {
+            scraped
+                .upgrade()
+                .map(|core| core.record_router_metrics())
+                .is_some()
+        });
         for (index, config) in service.dataplane.clients.iter().enumerate() {
             // Configured links keep their id across reconnections, so requests remembered
             // for them are replayed (a router rule).
