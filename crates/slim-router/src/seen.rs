@@ -6,9 +6,10 @@
 //! originated it) and when. Remembering the operation lets an unsubscribe through, and a later
 //! re-subscribe under the same id, while still catching copies of each.
 //!
-//! Memory is bounded twice: at most `capacity` ids (the oldest is forgotten first) and none
-//! older than `ttl`. Loops close within one propagation round, and the TTL of the frames bounds
-//! any copy that outlives its entry.
+//! Memory is bounded by `capacity` ids (the oldest is forgotten first). An id older than `ttl`
+//! no longer counts, and is forgotten when the next id is recorded or a timeout is handled
+//! (no timer runs just for this, so an idle node stays asleep). Loops close within one
+//! propagation round, and the TTL of the frames bounds any copy that outlives its entry.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
