@@ -154,6 +154,11 @@ pub struct Common {
     /// runtime last had work (the node's `runtime.idle_spin`, for the client side; 0 = off).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub idle_spin: Duration,
+
+    /// Ask the kernel to keep idle CPUs polling for this long after the load generator's
+    /// runtime last had work (the node's `runtime.cpu_idle_poll`; needs root; 0 = off).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub cpu_idle_poll: Duration,
 }
 
 impl Common {

@@ -25,7 +25,7 @@ mod system;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use slim_node::idle_spin::IdleSpin;
+use slim_node::latency::LatencyAids;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -35,10 +35,14 @@ fn main() -> ExitCode {
     if common.threads > 0 {
         builder.worker_threads(common.threads);
     }
-    let _idle_spin = match IdleSpin::install(common.idle_spin, &mut builder) {
-        Ok(spin) => spin,
+    let aids = LatencyAids {
+        idle_spin: common.idle_spin,
+        cpu_idle_poll: common.cpu_idle_poll,
+    };
+    let _latency_aids = match aids.install(&mut builder) {
+        Ok(aids) => aids,
         Err(error) => {
-            eprintln!("slim-bench: --idle-spin: {error}");
+            eprintln!("slim-bench: {error}");
             return ExitCode::from(2);
         }
     };

@@ -18,10 +18,11 @@
 //! until the next worker activity, so an idle node costs nothing. The runtime reports
 //! activity through [`IdleSpin::activity`], installed as tokio's park and unpark hooks.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::activity::Activity;
 
 /// Pause instructions between two looks at the activity counter: about a microsecond, so a
 /// spinner reads the clock rarely and leaves a hyper-threaded sibling most of the core.
@@ -45,19 +46,8 @@ pub enum IdleSpinError {
 /// Spinner threads keeping the CPUs out of halt for a while after runtime activity. Dropping
 /// it stops and joins them.
 pub struct IdleSpin {
-    shared: Arc<Shared>,
+    activity: Arc<Activity>,
     spinners: Vec<JoinHandle<()>>,
-}
-
-struct Shared {
-    window: Duration,
-    /// Bumped by every worker park and unpark.
-    activity: AtomicU64,
-    /// Spinners asleep on `wake`.
-    sleeping: AtomicUsize,
-    lock: Mutex<()>,
-    wake: Condvar,
-    stop: AtomicBool,
 }
 
 impl IdleSpin {
@@ -73,20 +63,12 @@ impl IdleSpin {
         window: Duration,
         cpus: impl IntoIterator<Item = usize>,
     ) -> Result<IdleSpin, IdleSpinError> {
-        let shared = Arc::new(Shared {
-            window,
-            activity: AtomicU64::new(0),
-            sleeping: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
-            stop: AtomicBool::new(false),
-        });
         let mut spin = IdleSpin {
-            shared,
+            activity: Arc::new(Activity::default()),
             spinners: Vec::new(),
         };
         for cpu in cpus {
-            let shared = Arc::clone(&spin.shared);
+            let activity = Arc::clone(&spin.activity);
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let spinner = std::thread::Builder::new()
                 .name(format!("slim-spin-{cpu}"))
@@ -96,7 +78,7 @@ impl IdleSpin {
                     // The starter waits for this; it cannot have gone away.
                     let _ = ready_tx.send(prepared);
                     if ok {
-                        shared.spin();
+                        spin_while_busy(&activity, window);
                     }
                 })
                 .map_err(IdleSpinError::Spawn)?;
@@ -111,95 +93,45 @@ impl IdleSpin {
         Ok(spin)
     }
 
-    /// Starts spinners for `window` (none when it is zero) and installs their activity hooks
-    /// on `runtime`. Keep the result as long as the runtime: dropping it stops the spinners.
-    pub fn install(
-        window: Duration,
-        runtime: &mut tokio::runtime::Builder,
-    ) -> Result<Option<IdleSpin>, IdleSpinError> {
-        if window.is_zero() {
-            return Ok(None);
-        }
-        let spin = IdleSpin::start(window)?;
-        runtime
-            .on_thread_park(spin.activity())
-            .on_thread_unpark(spin.activity());
-        Ok(Some(spin))
-    }
-
-    /// The hook to install as the runtime's `on_thread_park` and `on_thread_unpark`.
+    /// The hook to install as the runtime's `on_thread_park` and `on_thread_unpark` (see
+    /// [`crate::latency::install`], which also combines it with the other aids' hooks).
     pub fn activity(&self) -> impl Fn() + Send + Sync + 'static {
-        let shared = Arc::clone(&self.shared);
-        move || shared.touch()
+        let activity = Arc::clone(&self.activity);
+        move || activity.touch()
     }
 
     /// Spinners currently spinning (the others sleep until the next activity).
     pub fn spinning(&self) -> usize {
-        self.spinners
-            .len()
-            .saturating_sub(self.shared.sleeping.load(Ordering::SeqCst))
+        self.spinners.len().saturating_sub(self.activity.sleepers())
     }
 }
 
 impl Drop for IdleSpin {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        {
-            let _guard = self
-                .shared
-                .lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.shared.wake.notify_all();
-        }
+        self.activity.stop();
         for spinner in self.spinners.drain(..) {
             let _ = spinner.join();
         }
     }
 }
 
-impl Shared {
-    fn touch(&self) {
-        self.activity.fetch_add(1, Ordering::SeqCst);
-        // Paired with `sleep`: either the sleeper sees the new count before it waits, or we
-        // see it asleep and wake it under the lock it waits with.
-        if self.sleeping.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.wake.notify_all();
+/// A spinner's life: spin while the count keeps moving, sleep once it stood still for
+/// `window`, until stopped.
+fn spin_while_busy(activity: &Activity, window: Duration) {
+    let mut seen = activity.count();
+    let mut quiet_since = Instant::now();
+    while !activity.stopped() {
+        for _ in 0..SPINS_PER_LOOK {
+            std::hint::spin_loop();
         }
-    }
-
-    fn spin(&self) {
-        let mut seen = self.activity.load(Ordering::SeqCst);
-        let mut quiet_since = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
-            for _ in 0..SPINS_PER_LOOK {
-                std::hint::spin_loop();
-            }
-            let now_seen = self.activity.load(Ordering::Relaxed);
-            if now_seen != seen {
-                seen = now_seen;
-                quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= self.window {
-                seen = self.sleep(seen);
-                quiet_since = Instant::now();
-            }
+        let now_seen = activity.count();
+        if now_seen != seen {
+            seen = now_seen;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= window {
+            seen = activity.sleep_past(seen);
+            quiet_since = Instant::now();
         }
-    }
-
-    /// Sleeps until the activity count moves on from `seen` (or the spinners stop); returns
-    /// the new count.
-    fn sleep(&self, seen: u64) -> u64 {
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        self.sleeping.fetch_add(1, Ordering::SeqCst);
-        while self.activity.load(Ordering::SeqCst) == seen && !self.stop.load(Ordering::SeqCst) {
-            guard = self
-                .wake
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        self.sleeping.fetch_sub(1, Ordering::SeqCst);
-        self.activity.load(Ordering::SeqCst)
     }
 }
 

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use slim_node::idle_spin::IdleSpin;
 use slim_node::{Config, Node};
 
 /// SLIM routing node.
@@ -44,11 +43,11 @@ fn main() -> ExitCode {
     if config.runtime.n_cores > 0 {
         runtime.worker_threads(config.runtime.n_cores);
     }
-    // Lives as long as the runtime: dropping it stops the spinners.
-    let _idle_spin = match IdleSpin::install(config.runtime.idle_spin, &mut runtime) {
-        Ok(spin) => spin,
+    // Lives as long as the runtime: dropping it stops the aids.
+    let _latency_aids = match config.runtime.latency_aids().install(&mut runtime) {
+        Ok(aids) => aids,
         Err(error) => {
-            eprintln!("slim: runtime.idle_spin: {error}");
+            eprintln!("slim: runtime.{error}");
             return ExitCode::from(2);
         }
     };

@@ -1,5 +1,5 @@
 //! The command line: version, configuration errors, the no-argument default node, graceful
-//! shutdown on SIGTERM, and the `runtime.idle_spin` latency mode.
+//! shutdown on SIGTERM, and the `runtime.idle_spin` and `runtime.cpu_idle_poll` latency aids.
 
 mod common;
 
@@ -147,4 +147,62 @@ async fn idle_spin_routes_with_idle_priority_spinners_that_sleep_when_quiet() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The machine's CPU latency limit in µs, or why it cannot be read here.
+fn cpu_latency_limit() -> std::io::Result<i32> {
+    use std::io::Read;
+    let mut bytes = [0u8; 4];
+    std::fs::File::open(slim_node::cpu_idle_poll::CPU_LATENCY_FILE)?.read_exact(&mut bytes)?;
+    Ok(i32::from_ne_bytes(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_idle_poll_holds_a_zero_latency_limit_only_while_traffic_flows() {
+    let before = match cpu_latency_limit() {
+        Ok(limit) => limit,
+        // Needs root; CI runs as root, a developer's account may not.
+        Err(error) => {
+            eprintln!("cannot read the CPU latency limit ({error}); skipping");
+            return;
+        }
+    };
+    assert_ne!(
+        before, 0,
+        "another process already holds a 0 µs CPU latency limit, so this cannot be observed"
+    );
+    let mut spec = NodeSpec::new("polling");
+    spec.runtime.push("cpu_idle_poll: 2s".into());
+    let node = start(spec);
+    let (sender, _) = connect(node.endpoint(), &name("sender", Some(1)))
+        .await
+        .unwrap();
+    let (receiver, mut inbox) = connect(node.endpoint(), &name("receiver", Some(1)))
+        .await
+        .unwrap();
+    subscribe(&receiver, &name("receiver", Some(1))).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut round = 0;
+    while cpu_latency_limit().unwrap() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 0 µs limit while routing"
+        );
+        let tag = format!("poll{round}");
+        publish_n(&sender, &name("receiver", Some(1)), 1, &tag, 10).await;
+        assert_eq!(expect_n(&mut inbox, &tag, 10).await.len(), 10);
+        round += 1;
+    }
+
+    // Quiet: the node gives the limit back within a couple of windows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cpu_latency_limit().unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 0 µs limit outlived the traffic"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cpu_latency_limit().unwrap(), before);
 }

@@ -5,7 +5,7 @@
 //!
 //! ```yaml
 //! tracing: { log_level: info, prometheus: { endpoint: 127.0.0.1:9464 } }
-//! runtime: { n_cores: 0, thread_name: slim, drain_timeout: 10s, idle_spin: 0s }
+//! runtime: { n_cores: 0, thread_name: slim, drain_timeout: 10s, idle_spin: 0s, cpu_idle_poll: 0s }
 //! services:
 //!   slim/0:
 //!     node_id: node-a
@@ -145,6 +145,21 @@ pub struct RuntimeConfig {
     /// halted CPU to be woken (see `idle_spin`). Trades CPU for latency. Default 0 = off.
     #[serde(deserialize_with = "duration::deserialize")]
     pub idle_spin: Duration,
+    /// Ask the kernel to keep idle CPUs polling (a 0 µs PM QoS CPU latency limit through
+    /// `/dev/cpu_dma_latency`, which needs root) until the runtime has been quiet this long
+    /// (see `cpu_idle_poll`). Machine-wide; trades idle CPU time for latency. Default 0 = off.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub cpu_idle_poll: Duration,
+}
+
+impl RuntimeConfig {
+    /// The latency aids this asks for.
+    pub fn latency_aids(&self) -> crate::latency::LatencyAids {
+        crate::latency::LatencyAids {
+            idle_spin: self.idle_spin,
+            cpu_idle_poll: self.cpu_idle_poll,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -154,6 +169,7 @@ impl Default for RuntimeConfig {
             thread_name: "slim".to_owned(),
             drain_timeout: Duration::from_secs(10),
             idle_spin: Duration::ZERO,
+            cpu_idle_poll: Duration::ZERO,
         }
     }
 }
