@@ -27,6 +27,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use slim_node::latency::LatencyAids;
 
+/// The same allocator as the `slim` node, so the client side is measured as it would ship.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let common = cli.scenario.common();
