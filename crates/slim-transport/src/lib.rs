@@ -68,8 +68,10 @@ pub use client::{DialError, dial, reconnect};
 #[cfg(feature = "runtime")]
 pub use codec::{InFrame, OutFrame};
 #[cfg(feature = "runtime")]
-pub use io::RemoteAddr;
+pub use http2::absorbing_self_wakes;
+pub use http2::adopt::{AdoptedConnection, ConnectionHandle};
 #[cfg(feature = "runtime")]
+pub use io::RemoteAddr;
 pub use link::{Direction, Link, LinkEnd, LinkInfo, LinkReceiver};
 #[cfg(feature = "runtime")]
 pub use queue::{LinkClosed, LinkSender};

@@ -12,6 +12,7 @@ use slim_wire::{Frame, FrameError, FrameKind};
 use tokio_stream::Stream;
 
 use crate::codec::MacSlot;
+use crate::http2::adopt::ConnectionHandle;
 use crate::http2::grpc::GrpcRecv;
 use crate::mac::{InboundMac, MacError};
 use crate::metrics;
@@ -55,6 +56,9 @@ pub struct Link {
     pub sender: LinkSender,
     /// Frames received.
     pub receiver: LinkReceiver,
+    /// A dialed link's connection, for a reader that wants to drive it from its own task
+    /// (see [`ConnectionHandle`]); `None` for accepted links, whose server drives them.
+    pub connection: Option<ConnectionHandle>,
 }
 
 impl Link {
@@ -105,6 +109,7 @@ impl Link {
             info,
             sender,
             receiver,
+            connection: None,
         }
     }
 }

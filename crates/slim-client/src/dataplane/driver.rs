@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use slim_transport::{ConnectionType, Link, LinkReceiver, LocalNode, OutFrame};
+use slim_transport::{ConnectionHandle, ConnectionType, Link, LinkReceiver, LocalNode, OutFrame};
 use slim_wire::{Frame, builders};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -79,10 +79,13 @@ pub(super) fn spawn(
 /// Receives from the first link, then keeps reconnecting (unless turned off).
 async fn run(shared: &Shared, config: DataPlaneConfig, local: LocalNode, first: Link, sink: &Sink) {
     let Link {
-        sender, receiver, ..
+        sender,
+        receiver,
+        connection,
+        ..
     } = first;
     drop(sender);
-    consume(shared, receiver, sink).await;
+    consume(shared, receiver, connection, sink).await;
     disconnected(shared);
     if !config.reconnect {
         return;
@@ -106,7 +109,10 @@ fn disconnected(shared: &Shared) {
 /// acknowledged, receive until the link ends.
 async fn session(shared: &Shared, link: Link, sink: &Sink) {
     let Link {
-        sender, receiver, ..
+        sender,
+        receiver,
+        connection,
+        ..
     } = link;
     let mut waits = Vec::new();
     let name = shared.name();
@@ -135,7 +141,7 @@ async fn session(shared: &Shared, link: Link, sink: &Sink) {
         }
         shared.generation.send_modify(|g| *g += 1);
     };
-    let received = consume(shared, receiver, sink);
+    let received = consume(shared, receiver, connection, sink);
     tokio::pin!(received);
     tokio::select! {
         () = &mut received => {}
@@ -145,12 +151,23 @@ async fn session(shared: &Shared, link: Link, sink: &Sink) {
 }
 
 /// Lets the link be read until it ends: here, or by a reader.
-async fn consume(shared: &Shared, receiver: LinkReceiver, sink: &Sink) {
+async fn consume(
+    shared: &Shared,
+    receiver: LinkReceiver,
+    connection: Option<ConnectionHandle>,
+    sink: &Sink,
+) {
     match sink {
+        // The connection keeps its own task.
         Sink::Queue(inbox) => receive(shared, receiver, inbox).await,
         Sink::Direct(links) => {
             let (ended, end) = oneshot::channel();
-            if links.send((receiver, ended)).await.is_ok() {
+            let handover = Handover {
+                receiver,
+                connection,
+                ended,
+            };
+            if links.send(handover).await.is_ok() {
                 // An error means the reader dropped the link (or was dropped): the link is
                 // gone either way.
                 let _ = end.await;

@@ -13,15 +13,20 @@
 
 use std::sync::Arc;
 
-use slim_transport::LinkReceiver;
+use slim_transport::{ConnectionHandle, LinkReceiver};
 use slim_wire::{Frame, FrameKind, proto};
 use tokio::sync::{mpsc, oneshot};
 
 use super::state::Shared;
 
-/// A link's receiving half handed to a [`LinkReader`], and how the reader tells the link task
-/// that the link ended (by sending, or by dropping the sender).
-pub(super) type Handover = (LinkReceiver, oneshot::Sender<()>);
+/// A link handed to a [`LinkReader`]: its receiving half, its connection to adopt (see
+/// [`LinkReader::take_connection`]), and how the reader tells the link task that the link
+/// ended (by sending, or by dropping the sender).
+pub(super) struct Handover {
+    pub(super) receiver: LinkReceiver,
+    pub(super) connection: Option<ConnectionHandle>,
+    pub(super) ended: oneshot::Sender<()>,
+}
 
 /// The receiving end of a client whose consumer reads the link itself (crate-internal: the
 /// application's driver).
@@ -29,7 +34,10 @@ pub(super) type Handover = (LinkReceiver, oneshot::Sender<()>);
 pub(crate) struct LinkReader {
     shared: Arc<Shared>,
     links: mpsc::Receiver<Handover>,
-    current: Option<Handover>,
+    /// The link being read, and how to report its end.
+    current: Option<(LinkReceiver, oneshot::Sender<()>)>,
+    /// The current link's connection, until its owner takes it.
+    connection: Option<ConnectionHandle>,
 }
 
 impl LinkReader {
@@ -38,7 +46,16 @@ impl LinkReader {
             shared,
             links,
             current: None,
+            connection: None,
         }
+    }
+
+    /// The connection of the link handed over last, once: the application's driver adopts it
+    /// and drives it in its own loop, so frames between the socket and the session layer do
+    /// not cross a task. Until then (and for a client that never takes it) the connection
+    /// runs on a task of its own.
+    pub(crate) fn take_connection(&mut self) -> Option<ConnectionHandle> {
+        self.connection.take()
     }
 
     /// Waits for at least one frame, then appends up to `limit` frames already received.
@@ -50,7 +67,10 @@ impl LinkReader {
             let Some((receiver, ended)) = &mut self.current else {
                 // The link task hands over the next link, or is gone (client closed).
                 match self.links.recv().await {
-                    Some(handover) => self.current = Some(handover),
+                    Some(handover) => {
+                        self.connection = handover.connection;
+                        self.current = Some((handover.receiver, handover.ended));
+                    }
                     None => return 0,
                 }
                 continue;

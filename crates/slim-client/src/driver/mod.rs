@@ -12,6 +12,14 @@
 //! still buffer, and not at all while one is full (`intake.rs`): the node then holds the
 //! traffic and pushes back on the sender, while commands and timers are still served.
 //!
+//! It also drives the link's HTTP/2 connection (it adopts it, `slim_transport::
+//! ConnectionHandle`), polled first at every wake-up: the socket's readiness wakes the driver
+//! directly and what it queued is written before it waits again, instead of crossing to a
+//! connection task and back. The task runs under `slim_transport::absorbing_self_wakes`, so
+//! the connection and the link waking each other inside one poll re-polls at once rather than
+//! rescheduling the task (which would also wake an idle worker). When the application closes,
+//! the connection gets its own task again to send the last frames.
+//!
 //! The driver never blocks on the link while it has input to read: when the link's queue is
 //! full it keeps one frame aside, stops draining the layer (whose bounded transmit queue then
 //! pushes back on `publish`) and goes on reading, so two applications flooding each other
@@ -33,10 +41,13 @@ mod subscriptions;
 pub(crate) use command::{Command, SessionOp};
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
 use slim_session::{CompletionId, SessionLayer};
+use slim_transport::AdoptedConnection;
 use slim_wire::Frame;
 use tokio::sync::{mpsc, oneshot};
 
@@ -74,6 +85,8 @@ enum Wake {
     Subscription(SubResult),
     Timer,
     Sent(Result<(), SendError>),
+    /// The adopted connection ended (the link reader sees the link's end on its own).
+    ConnectionEnded,
 }
 
 /// The application's driver task state.
@@ -81,6 +94,9 @@ pub(crate) struct Driver {
     layer: SessionLayer,
     client: DataPlaneClient,
     link: LinkReader,
+    /// The link's connection, driven here rather than on a task of its own (see
+    /// `slim_transport::ConnectionHandle`): socket readiness wakes this task directly.
+    connection: Option<AdoptedConnection>,
     /// Most frames taken from the link per read ([`AppConfig::inbox_capacity`]).
     read_batch: usize,
     /// Fire-and-forget sessions whose buffer limits reading the link.
@@ -126,6 +142,7 @@ pub(crate) fn spawn(
         layer,
         client,
         link,
+        connection: None,
         read_batch: config.inbox_capacity.max(1),
         backlog: intake::Backlog::default(),
         config,
@@ -146,7 +163,9 @@ pub(crate) fn spawn(
         shutdown: None,
         dropped_offline: 0,
     };
-    tokio::spawn(driver.run());
+    // The driver polls its link's connection too: wakes between the two, inside one poll, must
+    // not reschedule the task (see `slim_transport::absorbing_self_wakes`).
+    tokio::spawn(slim_transport::absorbing_self_wakes(driver.run()));
     commands_tx
 }
 
@@ -185,12 +204,20 @@ impl Driver {
                     }
                     self.blocked = None;
                 }
+                Wake::ConnectionEnded => self.connection = None,
+            }
+            if let Some(handle) = self.link.take_connection() {
+                self.connection = Some(handle.adopt());
             }
             self.pump(now);
             if self.finished(Instant::now()) {
                 break;
             }
             self.arm_timer();
+        }
+        // The last frames leave through the connection: give it its own task again.
+        if let Some(connection) = self.connection.take() {
+            tokio::spawn(connection);
         }
         self.client.flush(FLUSH_LIMIT).await;
         self.stop();
@@ -210,22 +237,39 @@ impl Driver {
             batch,
             timer,
             timer_at,
+            connection,
             ..
         } = self;
         let armed = timer_at.is_some();
-        tokio::select! {
-            result = send_blocked(client, blocked.as_ref()), if blocked.is_some() => {
-                Wake::Sent(result)
+        let next = async {
+            tokio::select! {
+                result = send_blocked(client, blocked.as_ref()), if blocked.is_some() => {
+                    Wake::Sent(result)
+                }
+                count = link.recv_batch(frames, room), if room > 0 => {
+                    if count == 0 { Wake::LinkClosed } else { Wake::Frames }
+                }
+                count = commands.recv_many(batch, COMMAND_BATCH), if *commands_open => {
+                    if count == 0 { Wake::CommandsClosed } else { Wake::Commands }
+                }
+                Some(answer) = sub_results.recv() => Wake::Subscription(answer),
+                () = timer.as_mut(), if armed => Wake::Timer,
             }
-            count = link.recv_batch(frames, room), if room > 0 => {
-                if count == 0 { Wake::LinkClosed } else { Wake::Frames }
+        };
+        tokio::pin!(next);
+        // The connection before everything else, at every poll: what it reads from the socket
+        // is then found by the link branch in the same poll, and what `pump` queued leaves
+        // before this task waits again. (Inside the select it would be polled in random
+        // order, and a frame it received would wait for the task's next turn.)
+        std::future::poll_fn(|cx| {
+            if let Some(adopted) = connection.as_mut()
+                && Pin::new(adopted).poll(cx).is_ready()
+            {
+                return Poll::Ready(Wake::ConnectionEnded);
             }
-            count = commands.recv_many(batch, COMMAND_BATCH), if *commands_open => {
-                if count == 0 { Wake::CommandsClosed } else { Wake::Commands }
-            }
-            Some(answer) = sub_results.recv() => Wake::Subscription(answer),
-            () = timer.as_mut(), if armed => Wake::Timer,
-        }
+            next.as_mut().poll(cx)
+        })
+        .await
     }
 
     fn on_frames(&mut self, now: Instant) {

@@ -232,6 +232,7 @@ impl Core {
             info,
             sender,
             receiver,
+            ..
         } = link;
         let mut outbox = Outbox::default();
         let (conn, epoch, replaced) = self.register(None, sender, &info, &mut outbox);
@@ -262,6 +263,7 @@ impl Core {
             info,
             sender,
             receiver,
+            ..
         } = link;
         let mut outbox = Outbox::default();
         let (conn, epoch, _) = self.register(Some(conn), sender, &info, &mut outbox);

@@ -22,7 +22,7 @@ use crate::config::{ClientConfig, ConfigError};
 use crate::connector::{Connector, Target};
 use crate::endpoint::Endpoint;
 use crate::http2::grpc::{GrpcRecv, status_from_headers};
-use crate::http2::{StreamEnd, StreamWriter};
+use crate::http2::{StreamEnd, StreamWriter, adopt};
 use crate::io::ClientIo;
 use crate::link::{Direction, Link};
 use crate::local::LocalNode;
@@ -212,7 +212,8 @@ pub async fn dial(
         .map_err(|e| connect_error(&e))?;
     // Nothing else is ever requested on this connection: once the stream is done, it closes.
     drop(requests);
-    tokio::spawn(connection::drive(
+    // Driven by a task of its own until the link's reader adopts it (`http2::adopt`).
+    let (host, connection) = adopt::hosted(connection::drive(
         conn,
         StreamWriter::new(
             stream,
@@ -224,6 +225,7 @@ pub async fn dial(
         config.keepalive.timeout,
         name.clone(),
     ));
+    tokio::spawn(host);
     let response = tokio::time::timeout_at(deadline, response)
         .await
         .map_err(|_| DialError::Timeout(name.clone()))?
@@ -266,7 +268,7 @@ pub async fn dial(
             error,
         }
     })?;
-    Ok(Link::negotiated(
+    let mut link = Link::negotiated(
         negotiated,
         config.require_header_mac,
         &slot,
@@ -274,7 +276,9 @@ pub async fn dial(
         sender,
         Direction::Dialed,
         name,
-    ))
+    );
+    link.connection = Some(connection);
+    Ok(link)
 }
 
 /// Keeps a link to `config.endpoint` up: dials, runs `session` with each link until it

@@ -8,12 +8,15 @@
 //! - [`keepalive`]: [`Keepalive`], PINGs that detect a dead peer.
 //! - [`wake`]: [`poll_absorbing_self_wakes`], polling a connection's parts without waking
 //!   its own task.
+//! - [`adopt`]: a dialed connection that the link's reader may drive from its own task.
 
+pub mod adopt;
 pub(crate) mod grpc;
 mod keepalive;
 mod wake;
 mod writer;
 
 pub(crate) use keepalive::Keepalive;
+pub use wake::absorbing_self_wakes;
 pub(crate) use wake::poll_absorbing_self_wakes;
 pub(crate) use writer::{StreamEnd, StreamWriter};

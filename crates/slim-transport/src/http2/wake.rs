@@ -47,6 +47,17 @@ pub(crate) fn poll_absorbing_self_wakes(
     })
 }
 
+/// Runs `future` the same way: a wake from inside its own poll makes it poll again at once
+/// instead of rescheduling its task. For a task that drives an adopted connection
+/// ([`crate::ConnectionHandle`]) along with its own work.
+pub fn absorbing_self_wakes<F>(future: F) -> impl Future<Output = ()>
+where
+    F: Future<Output = ()>,
+{
+    let mut future = Box::pin(future);
+    poll_absorbing_self_wakes(move |cx| future.as_mut().poll(cx))
+}
+
 /// The waker the parts see: it wakes the task, unless the task is polling them right now, in
 /// which case it only records the wake so the task polls once more.
 #[derive(Default)]
