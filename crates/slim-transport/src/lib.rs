@@ -69,9 +69,11 @@ pub use client::{DialError, dial, reconnect};
 pub use codec::{InFrame, OutFrame};
 #[cfg(feature = "runtime")]
 pub use http2::absorbing_self_wakes;
+#[cfg(feature = "runtime")]
 pub use http2::adopt::{AdoptedConnection, ConnectionHandle};
 #[cfg(feature = "runtime")]
 pub use io::RemoteAddr;
+#[cfg(feature = "runtime")]
 pub use link::{Direction, Link, LinkEnd, LinkInfo, LinkReceiver};
 #[cfg(feature = "runtime")]
 pub use queue::{LinkClosed, LinkSender};
