@@ -88,6 +88,16 @@ impl Activity {
     }
 }
 
+/// Test helper: polls `condition` every millisecond until it holds, failing after 10 s.
+#[cfg(test)]
+pub(crate) fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -185,6 +185,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::activity::eventually;
 
     /// Records every hold (true) and release (false).
     #[derive(Clone, Default)]
@@ -205,14 +206,6 @@ mod tests {
         fn release(&mut self) -> std::io::Result<()> {
             self.0.lock().unwrap().push(false);
             Ok(())
-        }
-    }
-
-    fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !condition() {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
-            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

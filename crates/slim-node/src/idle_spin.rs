@@ -197,6 +197,7 @@ fn lower_priority() -> Result<(), IdleSpinError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activity::eventually;
 
     fn first_cpu() -> Vec<usize> {
         allowed_cpus().unwrap()[..1].to_vec()
@@ -210,14 +211,6 @@ mod tests {
             .cycle()
             .take(2)
             .collect()
-    }
-
-    fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !condition() {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
     }
 
     #[test]

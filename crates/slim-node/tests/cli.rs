@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use slim_client::dataplane::{DataPlaneClient, Inbox};
 use slim_testkit::NodeSpec;
 use slim_testkit::clients::{connect, name};
 
@@ -82,6 +83,16 @@ async fn sigterm_shuts_down_gracefully_with_links_open() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A publisher and a subscribed receiver (`receiver/1`) on `endpoint`, and the receiver's
+/// inbox. Keep the receiver: its link closes with its last handle.
+#[allow(clippy::unwrap_used)] // a test helper: a failure is the test's failure
+async fn sender_and_receiver(endpoint: &str) -> (DataPlaneClient, DataPlaneClient, Inbox) {
+    let (sender, _) = connect(endpoint, &name("sender", Some(1))).await.unwrap();
+    let (receiver, inbox) = connect(endpoint, &name("receiver", Some(1))).await.unwrap();
+    subscribe(&receiver, &name("receiver", Some(1))).await;
+    (sender, receiver, inbox)
+}
+
 /// Scheduling policy and state of the node's idle-spin threads, from /proc.
 #[allow(clippy::unwrap_used)] // a test helper: a failure is the test's failure
 fn spinner_threads(pid: u32) -> Vec<(String, String)> {
@@ -123,13 +134,7 @@ async fn idle_spin_routes_with_idle_priority_spinners_that_sleep_when_quiet() {
         "{spinners:?}"
     );
 
-    let (sender, _) = connect(node.endpoint(), &name("sender", Some(1)))
-        .await
-        .unwrap();
-    let (receiver, mut inbox) = connect(node.endpoint(), &name("receiver", Some(1)))
-        .await
-        .unwrap();
-    subscribe(&receiver, &name("receiver", Some(1))).await;
+    let (sender, _receiver, mut inbox) = sender_and_receiver(node.endpoint()).await;
     publish_n(&sender, &name("receiver", Some(1)), 1, "spin", 100).await;
     assert_eq!(expect_n(&mut inbox, "spin", 100).await.len(), 100);
 
@@ -174,13 +179,7 @@ async fn cpu_idle_poll_holds_a_zero_latency_limit_only_while_traffic_flows() {
     let mut spec = NodeSpec::new("polling");
     spec.runtime.push("cpu_idle_poll: 2s".into());
     let node = start(spec);
-    let (sender, _) = connect(node.endpoint(), &name("sender", Some(1)))
-        .await
-        .unwrap();
-    let (receiver, mut inbox) = connect(node.endpoint(), &name("receiver", Some(1)))
-        .await
-        .unwrap();
-    subscribe(&receiver, &name("receiver", Some(1))).await;
+    let (sender, _receiver, mut inbox) = sender_and_receiver(node.endpoint()).await;
 
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut round = 0;

@@ -74,14 +74,7 @@ pub(crate) fn hosted(
         if !slot.host.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             slot.host = Some(cx.waker().clone());
         }
-        let Some(connection) = slot.connection.as_mut() else {
-            return Poll::Ready(());
-        };
-        let done = connection.as_mut().poll(cx);
-        if done.is_ready() {
-            slot.connection = None;
-        }
-        done
+        poll_to_end(&mut slot.connection, cx)
     });
     (host, ConnectionHandle { slot })
 }
@@ -106,15 +99,20 @@ impl Future for AdoptedConnection {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(connection) = self.connection.as_mut() else {
-            return Poll::Ready(());
-        };
-        let done = connection.as_mut().poll(cx);
-        if done.is_ready() {
-            self.connection = None;
-        }
-        done
+        poll_to_end(&mut self.connection, cx)
     }
+}
+
+/// Polls the connection in `slot`, dropping it once it ended; an empty slot has ended.
+fn poll_to_end(slot: &mut Option<Connection>, cx: &mut Context<'_>) -> Poll<()> {
+    let Some(connection) = slot.as_mut() else {
+        return Poll::Ready(());
+    };
+    let done = connection.as_mut().poll(cx);
+    if done.is_ready() {
+        *slot = None;
+    }
+    done
 }
 
 #[cfg(test)]
