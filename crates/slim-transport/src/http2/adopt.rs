@@ -124,11 +124,23 @@ mod tests {
 
     use super::*;
 
-    /// A stand-in connection: counts what it receives until its channel closes.
-    async fn counting(mut rx: mpsc::UnboundedReceiver<()>, seen: Arc<AtomicUsize>) {
-        while rx.recv().await.is_some() {
-            seen.fetch_add(1, Ordering::SeqCst);
-        }
+    /// A stand-in connection on a spawned host task: it counts what `tx` sends it and ends
+    /// when `tx` is dropped. Returns the sender, the count, the host task and the handle.
+    fn counting_connection() -> (
+        mpsc::UnboundedSender<()>,
+        Arc<AtomicUsize>,
+        tokio::task::JoinHandle<()>,
+        ConnectionHandle,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&seen);
+        let (host, handle) = hosted(async move {
+            while rx.recv().await.is_some() {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (tx, seen, tokio::spawn(host), handle)
     }
 
     async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
@@ -144,10 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_host_drives_until_adoption_then_the_adopter_does() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let seen = Arc::new(AtomicUsize::new(0));
-        let (host, handle) = hosted(counting(rx, Arc::clone(&seen)));
-        let host = tokio::spawn(host);
+        let (tx, seen, host, handle) = counting_connection();
 
         tx.send(()).unwrap();
         eventually("the host task drove it", || {
@@ -177,10 +186,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_handle_never_adopted_leaves_the_host_in_charge() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let seen = Arc::new(AtomicUsize::new(0));
-        let (host, handle) = hosted(counting(rx, Arc::clone(&seen)));
-        let host = tokio::spawn(host);
+        let (tx, seen, host, handle) = counting_connection();
         drop(handle);
         tx.send(()).unwrap();
         eventually("the host task drove it", || {
