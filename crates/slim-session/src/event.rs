@@ -224,7 +224,9 @@ pub struct ReceivedMessage {
     /// The payload (decrypted when MLS is on).
     pub payload: Bytes,
     /// Its context, usable with [`crate::SessionLayer::publish_to`] to answer the sender.
-    pub context: MessageContext,
+    /// Boxed: a delivery is moved through several queues and channels on its way to the
+    /// application, and the context is most of its size (about 240 of 270 bytes).
+    pub context: Box<MessageContext>,
 }
 
 /// A message that could not be delivered, reported in its place in the sender's order.

@@ -8,7 +8,7 @@ use super::*;
 fn received(payload: Payload) -> Message {
     Message {
         payload: payload.blob,
-        context: MessageContext {
+        context: Box::new(MessageContext {
             session: slim_client::SessionId(7),
             source: "org/ns/caller".parse().unwrap(),
             destination: "org/ns/server".parse().unwrap(),
@@ -17,7 +17,7 @@ fn received(payload: Payload) -> Message {
             message_id: 1,
             identity: String::new(),
             direct: false,
-        },
+        }),
     }
 }
 

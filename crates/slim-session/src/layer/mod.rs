@@ -274,7 +274,7 @@ impl SessionLayer {
     /// Handles one message received from the node. Anything that is not a valid session
     /// message for this application is counted and dropped.
     pub fn handle_message(&mut self, now: Instant, message: proto::Message) {
-        let inbound = match Inbound::parse_with(message, &mut self.names) {
+        let inbound = match Inbound::parse_with(Box::new(message), &mut self.names) {
             Ok(inbound) => inbound,
             Err(error) => {
                 if !matches!(error, wire::InboundError::NotPublish) {

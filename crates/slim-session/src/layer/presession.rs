@@ -137,10 +137,7 @@ impl SessionLayer {
     fn send_stateless(&mut self, now: Instant, out: Outbound) {
         let wall = self.wall(now);
         match seal(out, self.identity.as_mut(), wall, true, None) {
-            Ok(message) => self
-                .io
-                .transmit
-                .push_back(Transmit::Message(Box::new(message))),
+            Ok(message) => self.io.transmit.push_back(Transmit::Message(message)),
             Err(error) => {
                 self.io.stats.seal_failed += 1;
                 warn!(%error, "could not seal a reply");

@@ -37,7 +37,7 @@ use crate::wire::{Envelope, Inbound, Outbound};
 #[derive(Debug)]
 pub(crate) enum Received {
     /// A message (payload already decrypted).
-    Message(Box<Inbound>),
+    Message(Inbound),
     /// A message lost for good.
     Lost { source: Name, message_id: u32 },
 }
@@ -184,11 +184,11 @@ impl DataReceiver {
         let key = message.source.key();
         if direct || !seq::is_sequential(id) {
             self.remember_direct(key, id);
-            fx.received.push(Received::Message(Box::new(message)));
+            fx.received.push(Received::Message(message));
             return;
         }
         let Some(retries) = self.reliable else {
-            fx.received.push(Received::Message(Box::new(message)));
+            fx.received.push(Received::Message(message));
             return;
         };
         let capacity = self.capacity;
@@ -215,7 +215,7 @@ impl DataReceiver {
             // buffering it and delivering the buffer's front would, without the slot.
             state.initial = false;
             state.next = seq::next(state.next);
-            fx.received.push(Received::Message(Box::new(message)));
+            fx.received.push(Received::Message(message));
             return;
         }
         let mut gaps = Vec::new();
@@ -282,7 +282,7 @@ impl DataReceiver {
                 Slot::Received(message) => {
                     self.buffered_total = self.buffered_total.saturating_sub(1);
                     state.initial = false;
-                    fx.received.push(Received::Message(message));
+                    fx.received.push(Received::Message(*message));
                 }
                 Slot::Lost if !state.initial => fx.received.push(Received::Lost {
                     source: state.name.clone(),

@@ -23,7 +23,7 @@ pub(crate) fn seal(
     wall: SystemTime,
     sign: bool,
     mls: Option<&mut (dyn MlsGroup + 'static)>,
-) -> Result<proto::Message, SecurityError> {
+) -> Result<Box<proto::Message>, SecurityError> {
     let mut outbound = outbound;
     outbound.materialize();
     let Outbound {

@@ -177,7 +177,7 @@ impl Session {
     /// Puts a received message (or a loss) in the application inbox.
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, received: Received) {
         let delivery: Delivery = match received {
-            Received::Message(message) => Ok(self.to_received(*message)),
+            Received::Message(message) => Ok(self.to_received(message)),
             Received::Lost { source, message_id } => Err(MessageError::Lost {
                 sender: source,
                 message_id,
@@ -215,7 +215,7 @@ impl Session {
         };
         ReceivedMessage {
             payload,
-            context: MessageContext {
+            context: Box::new(MessageContext {
                 session: self.id,
                 source,
                 destination,
@@ -224,7 +224,7 @@ impl Session {
                 message_id,
                 identity,
                 direct,
-            },
+            }),
         }
     }
 

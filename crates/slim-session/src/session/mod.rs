@@ -353,9 +353,7 @@ impl Session {
                 if let Some(id) = repeatable {
                     self.sender.remember_sealed(id, &message);
                 }
-                ctx.io
-                    .transmit
-                    .push_back(Transmit::Message(Box::new(message)));
+                ctx.io.transmit.push_back(Transmit::Message(message));
             }
             Err(e) => {
                 ctx.io.stats.seal_failed += 1;

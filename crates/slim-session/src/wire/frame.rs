@@ -81,7 +81,7 @@ impl Inbound {
             metadata,
         };
         Some(Inbound {
-            message,
+            message: Box::new(message),
             source,
             destination,
             kind,

@@ -50,7 +50,9 @@ pub(crate) enum Body<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Inbound {
     /// The message as received (kept whole for AAD reconstruction and reply building).
-    pub message: proto::Message,
+    /// Boxed: an `Inbound` moves through several calls and queues, and the message is most of
+    /// its size (about 750 of 900 bytes).
+    pub message: Box<proto::Message>,
     /// Sender's name (normally with its instance id).
     pub source: Name,
     /// Destination name as sent (own name, a channel, or an any-instance name).
@@ -68,13 +70,13 @@ pub(crate) struct Inbound {
 impl Inbound {
     /// Validates a decoded message as a session message.
     #[cfg(test)]
-    pub fn parse(message: proto::Message) -> Result<Self, InboundError> {
-        Self::parse_with(message, &mut super::NameCache::default())
+    pub fn parse(message: impl Into<Box<proto::Message>>) -> Result<Self, InboundError> {
+        Self::parse_with(message.into(), &mut super::NameCache::default())
     }
 
     /// [`Inbound::parse`], resolving the names through the layer's cache of recent names.
     pub fn parse_with(
-        message: proto::Message,
+        message: Box<proto::Message>,
         names: &mut super::NameCache,
     ) -> Result<Self, InboundError> {
         let Some(proto::message::MessageType::Publish(publish)) = &message.message_type else {

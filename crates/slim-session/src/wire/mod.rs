@@ -66,8 +66,9 @@ pub(crate) fn session_type(kind: crate::SessionKind) -> SessionType {
 #[derive(Clone, Debug)]
 pub(crate) struct Outbound {
     /// The message with an empty `identity` and no signature; app payloads in clear. Its
-    /// routing header is missing while `route` is set.
-    pub message: proto::Message,
+    /// routing header is missing while `route` is set. Boxed: an `Outbound` moves through
+    /// several queues and the message is most of its size (about 750 of 930 bytes).
+    pub message: Box<proto::Message>,
     /// The session message type (cached to avoid re-reading the header).
     pub kind: SessionMessageType,
     /// Data and acks: the routing header not written yet. Most of them leave encoded from
@@ -137,7 +138,7 @@ impl Envelope<'_> {
             fanout: self.fanout,
         };
         Outbound {
-            message,
+            message: Box::new(message),
             kind,
             route: Some(route),
         }
