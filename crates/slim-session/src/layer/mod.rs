@@ -234,7 +234,7 @@ impl SessionLayer {
             }
             return;
         }
-        for sub in session.subscription_ids() {
+        for sub in session.unrouted_subscription_ids() {
             self.subscriptions.insert(sub, id);
         }
         let next = session.next_timeout();

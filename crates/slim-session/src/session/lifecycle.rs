@@ -26,6 +26,7 @@ impl Session {
         for (_, name, _) in self.subscriptions.drain(..) {
             ctx.io.events.push_back(Event::Unsubscribe { name });
         }
+        self.routed_subscriptions = 0;
     }
 
     /// The driver confirmed (or refused) a subscription.
@@ -66,9 +67,13 @@ impl Session {
         }
     }
 
-    /// Subscription ids this session waits for (so the layer can route confirmations).
-    pub fn subscription_ids(&self) -> impl Iterator<Item = SubscriptionId> + '_ {
-        self.subscriptions.iter().map(|(id, _, _)| *id)
+    /// Subscription ids requested since the layer last asked, so it can route their
+    /// confirmations here. Each is returned once: a group session keeps its channel
+    /// subscriptions for life, and the layer looks after every message it handles.
+    pub fn unrouted_subscription_ids(&mut self) -> impl Iterator<Item = SubscriptionId> + '_ {
+        let start = self.routed_subscriptions.min(self.subscriptions.len());
+        self.routed_subscriptions = self.subscriptions.len();
+        self.subscriptions[start..].iter().map(|(id, _, _)| *id)
     }
 
     /// Starts a graceful close: drain outstanding data (bounded), then leave (participant) or
