@@ -5,7 +5,7 @@
 //! session sends is sealed (token, signature, encryption) by the session itself, because only
 //! it holds its MLS group, and pushed to `Io::transmit`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Instant, SystemTime};
 
 use rand::Rng;
@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use slim_wire::{Frame, proto};
 
 use crate::config::LayerConfig;
-use crate::event::{CompletionError, CompletionId, Event, SubscriptionId};
+use crate::event::{CompletionError, CompletionId, Event, SessionId, SubscriptionId};
 use crate::security::{Identity, MlsProvider};
 
 /// Counters of what the layer dropped or refused, for metrics and debugging.
@@ -58,6 +58,8 @@ pub(crate) struct Io {
     pub transmit: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
     pub stats: Stats,
+    /// Which session asked for each subscription still open (to route the driver's answer).
+    pub subscribers: HashMap<SubscriptionId, SessionId>,
     next_completion: u64,
     next_subscription: u64,
 }
@@ -68,6 +70,7 @@ impl Io {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            subscribers: HashMap::new(),
             next_completion: 1,
             next_subscription: 1,
         }
@@ -85,10 +88,11 @@ impl Io {
         self.events.push_back(Event::Completed { id, result });
     }
 
-    /// A fresh subscription request id.
-    pub fn subscription(&mut self) -> SubscriptionId {
+    /// A fresh subscription request id for `session`, whose answer the layer routes to it.
+    pub fn subscription(&mut self, session: SessionId) -> SubscriptionId {
         let id = SubscriptionId(self.next_subscription);
         self.next_subscription += 1;
+        self.subscribers.insert(id, session);
         id
     }
 }

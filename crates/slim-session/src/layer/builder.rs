@@ -150,7 +150,6 @@ impl SessionLayerBuilder {
             clock: (now, wall),
             sessions: HashMap::new(),
             deadlines: BTreeSet::new(),
-            subscriptions: HashMap::new(),
             io: Io::new(),
             closed: VecDeque::new(),
             closed_set: HashSet::new(),

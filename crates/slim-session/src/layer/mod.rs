@@ -93,7 +93,6 @@ pub struct SessionLayer {
     clock: (Instant, SystemTime),
     sessions: HashMap<SessionId, Session>,
     deadlines: BTreeSet<(Instant, SessionId)>,
-    subscriptions: HashMap<SubscriptionId, SessionId>,
     io: Io,
     replay: ReplayGuard,
     closed: VecDeque<u32>,
@@ -222,7 +221,7 @@ impl SessionLayer {
                     self.keep_leftovers(id, inbox);
                 }
             }
-            self.subscriptions.retain(|_, s| *s != id);
+            self.io.subscribers.retain(|_, s| *s != id);
             self.transmit_blocked.remove(&id);
             if self.closed_set.insert(id.0) {
                 self.closed.push_back(id.0);
@@ -233,9 +232,6 @@ impl SessionLayer {
                 }
             }
             return;
-        }
-        for sub in session.unrouted_subscription_ids() {
-            self.subscriptions.insert(sub, id);
         }
         let next = session.next_timeout();
         if next == session.scheduled() {
@@ -362,7 +358,7 @@ impl SessionLayer {
     /// The driver's answer to [`Event::Subscribe`]: `Ok` once the node acknowledged the
     /// subscription, `Err` with a reason if it refused.
     pub fn subscribed(&mut self, now: Instant, id: SubscriptionId, result: Result<(), String>) {
-        let Some(&session) = self.subscriptions.get(&id) else {
+        let Some(&session) = self.io.subscribers.get(&id) else {
             return;
         };
         self.with_session(now, session, |s, ctx| s.on_subscribed(ctx, id, result));

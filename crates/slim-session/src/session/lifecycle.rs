@@ -12,7 +12,7 @@ use crate::reliable::Effects;
 impl Session {
     /// Asks the driver to subscribe `name`; returns the request id.
     pub(super) fn subscribe(&mut self, ctx: &mut Ctx<'_>, name: Name) -> SubscriptionId {
-        let id = ctx.io.subscription();
+        let id = ctx.io.subscription(self.id);
         ctx.io.events.push_back(Event::Subscribe {
             name: name.clone(),
             id,
@@ -26,7 +26,6 @@ impl Session {
         for (_, name, _) in self.subscriptions.drain(..) {
             ctx.io.events.push_back(Event::Unsubscribe { name });
         }
-        self.routed_subscriptions = 0;
     }
 
     /// The driver confirmed (or refused) a subscription.
@@ -65,15 +64,6 @@ impl Session {
                 CloseReason::Failed(format!("subscription refused: {error}")),
             ),
         }
-    }
-
-    /// Subscription ids requested since the layer last asked, so it can route their
-    /// confirmations here. Each is returned once: a group session keeps its channel
-    /// subscriptions for life, and the layer looks after every message it handles.
-    pub fn unrouted_subscription_ids(&mut self) -> impl Iterator<Item = SubscriptionId> + '_ {
-        let start = self.routed_subscriptions.min(self.subscriptions.len());
-        self.routed_subscriptions = self.subscriptions.len();
-        self.subscriptions[start..].iter().map(|(id, _, _)| *id)
     }
 
     /// Starts a graceful close: drain outstanding data (bounded), then leave (participant) or

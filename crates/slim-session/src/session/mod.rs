@@ -129,8 +129,6 @@ pub(crate) struct Session {
     tasks: Option<Tasks>,
     /// Channel subscriptions requested from the driver: (request, name, confirmed).
     subscriptions: Vec<(SubscriptionId, Name, bool)>,
-    /// How many of `subscriptions` the layer was told about (to route their confirmations).
-    routed_subscriptions: usize,
     /// Completions to resolve when the session closes (close commands).
     on_close: Vec<CompletionId>,
     /// Participant: when a moderator heartbeat first showed a newer epoch.
@@ -236,7 +234,6 @@ impl Session {
             deferred: VecDeque::new(),
             tasks: None,
             subscriptions: Vec::new(),
-            routed_subscriptions: 0,
             on_close: Vec::new(),
             behind_since: None,
             join_reply: None,
@@ -577,12 +574,9 @@ impl Session {
     }
 
     /// True when the layer has nothing to update after this session handled something:
-    /// still open, no new channel subscriptions to route, and its next timeout is the one
-    /// scheduled.
+    /// still open, and its next timeout is the one scheduled.
     pub fn unchanged_for_layer(&self) -> bool {
-        !self.is_closed()
-            && self.routed_subscriptions == self.subscriptions.len()
-            && self.next_timeout() == self.scheduled
+        !self.is_closed() && self.next_timeout() == self.scheduled
     }
 
     /// Runs every timer due at `ctx.now`.
