@@ -1,5 +1,7 @@
 //! Group sessions in the simulator: invitations, delivery to every member under a hostile
-//! network, crashes, removal, leaving and closing.
+//! network, crashes, removal, leaving and closing, soft close and rejoin, and the channel
+//! subscriptions of members and moderator (the driver's answers reach the session that
+//! asked, and only while they still mean something).
 
 // Test helpers outside #[test] functions may unwrap too (clippy.toml allows it in tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use slim_session::{
     CloseReason, CompletionError, Event, LayerConfig, MemberStatus, ParticipantChange, Payload,
-    SessionConfig, SessionId, Unverified,
+    PublishError, SessionConfig, SessionId, SubscriptionId, Unverified,
 };
 use slim_wire::Name;
 use slim_wire::proto::{self, SessionMessageType as T, message::MessageType};
@@ -365,4 +367,261 @@ fn inviting_an_existing_member_or_nobody_fails_cleanly() {
     assert!(sim.elapsed() < Duration::from_secs(30));
     // The group still works.
     pump_all(&mut sim, session, &[0], 10, &[1]);
+}
+
+/// Gives endpoint `index` the answer `result` for each of `ids` and for an id the layer never
+/// handed out, as a driver repeating or delaying the node's answers would, and checks that the
+/// layer neither reported, sent nor asked anything because of them.
+fn answers_change_nothing(
+    sim: &mut Sim,
+    index: usize,
+    ids: &[SubscriptionId],
+    result: Result<(), String>,
+) {
+    let endpoint = &sim.endpoints[index];
+    let before = (
+        endpoint.events.len(),
+        endpoint.subscribe_requests.len(),
+        endpoint.unsubscribed.len(),
+    );
+    sim.record();
+    for &id in ids.iter().chain([&SubscriptionId(u64::MAX)]) {
+        sim.answer_subscription(index, id, result.clone());
+    }
+    let trace = sim.trace.take().unwrap();
+    assert!(
+        trace.iter().all(|t| t.from != index),
+        "{index} sent something on an answer it no longer waited for"
+    );
+    let endpoint = &sim.endpoints[index];
+    let after = (
+        endpoint.events.len(),
+        endpoint.subscribe_requests.len(),
+        endpoint.unsubscribed.len(),
+    );
+    assert_eq!(
+        after, before,
+        "events, subscribes and unsubscribes of {index}"
+    );
+}
+
+/// A `run_until` limit `seconds` from now (its limit counts from the start of the
+/// simulation, and these tests run long phases one after another).
+fn within(sim: &Sim, seconds: u64) -> Duration {
+    sim.elapsed() + Duration::from_secs(seconds)
+}
+
+fn run_to_completion(sim: &mut Sim, index: usize, id: slim_session::CompletionId) {
+    let limit = within(sim, 120);
+    assert!(sim.run_until(limit, |s| s.completion(index, id).is_some()));
+}
+
+#[test]
+fn soft_close_and_rejoin_keep_the_join_subscriptions_and_repeated_answers_change_nothing() {
+    // A soft-closed member keeps its membership and, with it, the channel subscriptions of
+    // its join: the rejoin asks the driver for nothing, so those are the only ids it ever
+    // has. A driver may still repeat their answers in any phase (dormant, back, gone); none
+    // of that may move the session.
+    let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 2, 9);
+    let joined = sim.subscription_ids(1, 0);
+    assert_eq!(joined.len(), 2, "data and control channel");
+    // From here a subscription request waits for the test, so a rejoin that needed one
+    // would not complete by itself.
+    sim.endpoints[1].hold_subscriptions = true;
+
+    let now = sim.now;
+    let done = sim.endpoints[1].layer.soft_close(now, session).unwrap();
+    run_to_completion(&mut sim, 1, done);
+    assert_eq!(sim.completion(1, done), Some(Ok(())));
+    assert!(sim.endpoints[1].unsubscribed.is_empty(), "still subscribed");
+    answers_change_nothing(&mut sim, 1, &joined, Ok(()));
+    let now = sim.now;
+    assert_eq!(
+        sim.endpoints[1]
+            .layer
+            .publish(now, session, Payload::new(vec![0])),
+        Err(PublishError::NotActive),
+        "still dormant"
+    );
+
+    let now = sim.now;
+    let back = sim.endpoints[1].layer.rejoin(now, session).unwrap();
+    run_to_completion(&mut sim, 1, back);
+    assert_eq!(sim.completion(1, back), Some(Ok(())));
+    assert_eq!(sim.subscription_ids(1, 0), joined, "no new subscription");
+    answers_change_nothing(&mut sim, 1, &joined, Ok(()));
+    pump_all(&mut sim, session, &[0, 1], 100, &[0, 1, 2]);
+
+    let now = sim.now;
+    let closed = sim.endpoints[1].layer.close(now, session).unwrap();
+    run_to_completion(&mut sim, 1, closed);
+    assert!(sim.endpoints[1].layer.session_info(session).is_none());
+    assert_eq!(sim.endpoints[1].unsubscribed.len(), 2);
+    answers_change_nothing(&mut sim, 1, &joined, Ok(()));
+    answers_change_nothing(&mut sim, 1, &joined, Err("refused late".into()));
+    let after = sim
+        .try_publish(2, session, Payload::new(&b"after"[..]))
+        .unwrap()
+        .expect("room");
+    run_to_completion(&mut sim, 2, after);
+    assert_eq!(sim.completion(2, after), Some(Ok(())), "the others go on");
+}
+
+#[test]
+fn a_refused_channel_is_asked_again_with_new_ids_and_answers_to_the_old_ones_are_ignored() {
+    // The moderator subscribes the group's channels on its first invite. When the node
+    // refuses one, that invite fails, both channels are dropped, and the next invite asks
+    // again with new ids; answers to the first pair (the other channel's, late, or repeated)
+    // must neither start the second invite before its own answers nor fail it.
+    let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 0, 10);
+    let member = sim.add(
+        "org/ns/member1",
+        101,
+        Unverified::new("p"),
+        None,
+        LayerConfig::default(),
+    );
+    sim.endpoints[0].hold_subscriptions = true;
+    let invite = |sim: &mut Sim| {
+        let now = sim.now;
+        let name = "org/ns/member1".parse().unwrap();
+        let done = sim.endpoints[0].layer.invite(now, session, name).unwrap();
+        let limit = within(sim, 30);
+        assert!(sim.run_until(limit, |s| s.endpoints[0].held.len() == 2));
+        done
+    };
+
+    let refused = invite(&mut sim);
+    let first = sim.subscription_ids(0, 0);
+    sim.answer_subscription(0, first[0], Err("refused by the node".into()));
+    run_to_completion(&mut sim, 0, refused);
+    assert!(matches!(
+        sim.completion(0, refused),
+        Some(Err(CompletionError::Protocol(_)))
+    ));
+    assert_eq!(
+        sim.endpoints[0].unsubscribed.len(),
+        2,
+        "both channels dropped"
+    );
+    answers_change_nothing(&mut sim, 0, &first[1..], Ok(()));
+
+    let accepted = invite(&mut sim);
+    let second = sim.subscription_ids(0, 2);
+    assert!(second.iter().all(|id| !first.contains(id)), "new ids");
+    answers_change_nothing(&mut sim, 0, &first, Ok(()));
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.completion(0, accepted),
+        None,
+        "still waiting for its own answers"
+    );
+    assert!(sim.endpoints[member].new_sessions.is_empty());
+
+    for id in second {
+        sim.answer_subscription(0, id, Ok(()));
+    }
+    run_to_completion(&mut sim, 0, accepted);
+    assert_eq!(sim.completion(0, accepted), Some(Ok(())));
+    let every = sim.subscription_ids(0, 0);
+    answers_change_nothing(&mut sim, 0, &every, Ok(()));
+    pump_all(&mut sim, session, &[0, member], 100, &[0, member]);
+}
+
+#[test]
+fn answers_for_a_join_that_gave_up_do_not_reach_the_next_join_of_the_same_session() {
+    // A member whose channel subscriptions are never answered gives up its join (the
+    // moderator's invite runs out of retries, the member's join times out). Invited again,
+    // it joins the same session id and asks for new ids; the first join's answers arriving
+    // now must not count for the second join, which waits for its own.
+    let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 0, 11);
+    let member = sim.add(
+        "org/ns/member1",
+        101,
+        Unverified::new("p"),
+        None,
+        LayerConfig::default(),
+    );
+    sim.endpoints[member].hold_subscriptions = true;
+    let invite = |sim: &mut Sim| {
+        let now = sim.now;
+        let name = "org/ns/member1".parse().unwrap();
+        sim.endpoints[0].layer.invite(now, session, name).unwrap()
+    };
+
+    let abandoned = invite(&mut sim);
+    let gave_up = |s: &mut Sim| {
+        s.endpoints[member].events.iter().any(|e| {
+            matches!(e, Event::SessionClosed { reason: CloseReason::JoinTimeout, session: closed } if *closed == session)
+        })
+    };
+    assert!(sim.run_until(within(&sim, 300), |s| {
+        s.completion(0, abandoned).is_some() && gave_up(s)
+    }));
+    assert!(matches!(
+        sim.completion(0, abandoned),
+        Some(Err(CompletionError::NoReply(_)))
+    ));
+    let first = sim.subscription_ids(member, 0);
+    assert_eq!(first.len(), 2);
+    assert_eq!(sim.endpoints[member].unsubscribed.len(), 2);
+    answers_change_nothing(&mut sim, member, &first, Ok(()));
+
+    let accepted = invite(&mut sim);
+    assert!(sim.run_until(within(&sim, 30), |s| {
+        s.endpoints[member].held.len() == 2
+    }));
+    assert!(sim.endpoints[member].layer.session_info(session).is_some());
+    let second = sim.subscription_ids(member, 2);
+    assert!(second.iter().all(|id| !first.contains(id)), "new ids");
+    answers_change_nothing(&mut sim, member, &first, Ok(()));
+
+    for id in second {
+        sim.answer_subscription(member, id, Ok(()));
+    }
+    run_to_completion(&mut sim, 0, accepted);
+    assert_eq!(sim.completion(0, accepted), Some(Ok(())));
+    assert_eq!(sim.endpoints[member].new_sessions.len(), 1);
+    pump_all(&mut sim, session, &[0, member], 100, &[0, member]);
+}
+
+#[test]
+fn answers_reach_the_session_that_asked_while_another_one_closes() {
+    // One member in two groups: an answer must reach the session that asked for it, not
+    // another one open beside it, and forgetting a closed session's ids must leave the other
+    // session's ids alone.
+    let (mut sim, first) = group(NetConfig::perfect(), SessionConfig::group(), 1, 12);
+    let joined_first = sim.subscription_ids(1, 0);
+    let now = sim.now;
+    let (second, _) = sim.endpoints[0]
+        .layer
+        .create_session(now, SessionConfig::group(), "org/ns/chan2".parse().unwrap())
+        .unwrap();
+    sim.endpoints[1].hold_subscriptions = true;
+    let now = sim.now;
+    let invited = sim.endpoints[0]
+        .layer
+        .invite(now, second, "org/ns/member1".parse().unwrap())
+        .unwrap();
+    let limit = within(&sim, 30);
+    assert!(sim.run_until(limit, |s| s.endpoints[1].held.len() == 2));
+    let asked = sim.subscription_ids(1, 2);
+    answers_change_nothing(&mut sim, 1, &joined_first, Ok(()));
+
+    // One answer while both sessions are open, the other once the first one closed.
+    sim.answer_subscription(1, asked[0], Ok(()));
+    let now = sim.now;
+    let left = sim.endpoints[1].layer.close(now, first).unwrap();
+    run_to_completion(&mut sim, 1, left);
+    assert!(sim.endpoints[1].layer.session_info(first).is_none());
+    assert_eq!(
+        sim.completion(0, invited),
+        None,
+        "one channel still unanswered"
+    );
+    sim.answer_subscription(1, asked[1], Ok(()));
+    run_to_completion(&mut sim, 0, invited);
+    assert_eq!(sim.completion(0, invited), Some(Ok(())));
+    answers_change_nothing(&mut sim, 1, &joined_first, Ok(()));
+    pump_all(&mut sim, second, &[0, 1], 100, &[0, 1]);
 }

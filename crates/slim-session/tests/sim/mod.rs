@@ -27,7 +27,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use slim_session::{
     Delivery, Event, Identity, LayerConfig, MlsProvider, Payload, PublishError, SessionId,
-    SessionInfo, SessionLayer,
+    SessionInfo, SessionLayer, SubscriptionId,
 };
 use slim_wire::proto::{self, message::MessageType};
 use slim_wire::{Frame, InstanceId, Name, NameKey};
@@ -96,6 +96,16 @@ pub struct Endpoint {
     pub inbox: HashMap<SessionId, Vec<Delivery>>,
     /// Sessions announced with `NewSession`.
     pub new_sessions: Vec<SessionInfo>,
+    /// Every channel subscription the layer asked for, oldest first: a test can answer an
+    /// id again after it stopped mattering, as a late or repeated acknowledgement would.
+    pub subscribe_requests: Vec<(SubscriptionId, Name)>,
+    /// Every channel the layer gave up, oldest first.
+    pub unsubscribed: Vec<Name>,
+    /// When set, the node still subscribes at once but its answer waits in `held` until the
+    /// test gives it with [`Sim::answer_subscription`] (a slow or refusing node).
+    pub hold_subscriptions: bool,
+    /// Subscription requests whose answer the test has not given yet, oldest first.
+    pub held: Vec<SubscriptionId>,
     readable: HashSet<SessionId>,
 }
 
@@ -192,6 +202,10 @@ impl Sim {
             events: Vec::new(),
             inbox: HashMap::new(),
             new_sessions: Vec::new(),
+            subscribe_requests: Vec::new(),
+            unsubscribed: Vec::new(),
+            hold_subscriptions: false,
+            held: Vec::new(),
             readable: HashSet::new(),
         });
         index
@@ -337,8 +351,13 @@ impl Sim {
                             .entry(name.key())
                             .or_default()
                             .push(index);
-                        let now = self.now;
-                        self.endpoints[index].layer.subscribed(now, id, Ok(()));
+                        let endpoint = &mut self.endpoints[index];
+                        endpoint.subscribe_requests.push((id, name));
+                        if endpoint.hold_subscriptions {
+                            endpoint.held.push(id);
+                        } else {
+                            endpoint.layer.subscribed(self.now, id, Ok(()));
+                        }
                     }
                     Event::Unsubscribe { name } => {
                         if let Some(subs) = self.subscriptions.get_mut(&name.key())
@@ -346,6 +365,7 @@ impl Sim {
                         {
                             subs.swap_remove(pos);
                         }
+                        self.endpoints[index].unsubscribed.push(name);
                     }
                     Event::Readable(session) => {
                         self.endpoints[index].readable.insert(session);
@@ -362,6 +382,30 @@ impl Sim {
                 return;
             }
         }
+    }
+
+    /// Gives endpoint `index` the node's answer to subscription `id`, as its driver would:
+    /// a held answer, or an id answered before or never handed out (the layer must shrug
+    /// those off). Routing at the node is not changed: a refusal is undone by the
+    /// unsubscribe the layer answers it with, or by its session's close.
+    pub fn answer_subscription(
+        &mut self,
+        index: usize,
+        id: SubscriptionId,
+        result: Result<(), String>,
+    ) {
+        self.endpoints[index].held.retain(|held| *held != id);
+        let now = self.now;
+        self.endpoints[index].layer.subscribed(now, id, result);
+        self.flush_one(index);
+    }
+
+    /// Ids of the subscriptions endpoint `index` asked for since its `from`th request.
+    pub fn subscription_ids(&self, index: usize, from: usize) -> Vec<SubscriptionId> {
+        self.endpoints[index].subscribe_requests[from..]
+            .iter()
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Lets the application read according to its reader; true if it read anything.
