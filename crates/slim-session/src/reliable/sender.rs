@@ -467,7 +467,24 @@ impl DataSender {
             self.ring.pop_front();
             self.base = seq::next(self.base);
         }
+        self.drop_stale_timers();
         self.report_room(fx);
+    }
+
+    /// Pops the timers of messages no longer waiting, so that the deadline the layer sees is
+    /// a real one. Left in the heap, an acknowledged message's timer would still wake the
+    /// driver at its deadline: at a steady message rate, a wake-up per message, each one for
+    /// nothing. Acks mostly come in sending order, so this pops about one entry per message.
+    fn drop_stale_timers(&mut self) {
+        while let Some(Reverse((deadline, id))) = self.timers.peek().copied() {
+            if self
+                .slot(id)
+                .is_some_and(|slot| slot.deadline == Some(deadline))
+            {
+                return;
+            }
+            self.timers.pop();
+        }
     }
 
     fn report_room(&mut self, fx: &mut Effects) {

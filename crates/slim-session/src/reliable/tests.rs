@@ -93,6 +93,34 @@ fn ids_start_at_one_and_the_window_bounds_what_is_in_flight() {
 }
 
 #[test]
+fn acknowledged_messages_leave_no_timer_behind() {
+    let start = Instant::now();
+    let mut s = sender(8, true);
+    let mut fx = Effects::default();
+    s.add_endpoint(start, name("a", 2), &mut fx);
+    for (n, at) in [0u8, 1, 2].into_iter().zip(1u64..) {
+        let now = start + Duration::from_millis(at);
+        s.publish(now, payload(n), None, &mut fx);
+    }
+    let first = s.next_timeout().expect("a timer while unacknowledged");
+    s.on_ack(start, &name("a", 2), 1, &mut fx);
+    let second = s.next_timeout().expect("two messages still wait");
+    assert!(
+        second > first,
+        "the first message's timer went with its ack"
+    );
+    // An ack out of order leaves the earliest timer, which is still a real one.
+    s.on_ack(start, &name("a", 2), 3, &mut fx);
+    assert_eq!(s.next_timeout(), Some(second));
+    s.on_ack(start, &name("a", 2), 2, &mut fx);
+    assert_eq!(
+        s.next_timeout(),
+        None,
+        "nothing waits, nothing to wake up for"
+    );
+}
+
+#[test]
 fn retransmission_goes_unicast_to_the_missing_and_exhaustion_names_them() {
     let now = Instant::now();
     let mut s = sender(8, true);
