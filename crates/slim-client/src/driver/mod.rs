@@ -336,13 +336,20 @@ impl Driver {
         if let Some((deadline, _)) = &self.shutdown {
             next = Some(next.map_or(*deadline, |t| t.min(*deadline)));
         }
-        if next != self.timer_at {
-            if let Some(at) = next {
+        // A timer armed earlier than needed stays: it fires, finds nothing due and is armed
+        // again then. Following the layer's deadline exactly would move the timer at nearly
+        // every message (each publish pushes the retransmission deadline later, each held
+        // ack pulls it earlier), and pulling a timer earlier wakes the runtime's time driver:
+        // a system call and a context switch per message, on the round trip's path.
+        match (next, self.timer_at) {
+            (Some(at), Some(armed)) if armed <= at => {}
+            (Some(at), _) => {
                 self.timer
                     .as_mut()
                     .reset(tokio::time::Instant::from_std(at));
+                self.timer_at = Some(at);
             }
-            self.timer_at = next;
+            (None, _) => {}
         }
     }
 
