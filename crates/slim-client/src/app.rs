@@ -248,6 +248,15 @@ impl App {
         self.inner.client.unsubscribe(&name).await
     }
 
+    /// What the session layer counted so far: messages refused as invalid, undecryptable or
+    /// replayed, retransmissions, overflows (see [`Stats`](crate::Stats)). Bad input is
+    /// dropped and counted rather than reported per message; this is where it shows.
+    pub async fn stats(&self) -> Result<crate::Stats, SessionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply })?;
+        rx.await.map_err(|_| SessionError::AppClosed)
+    }
+
     /// Closes every session gracefully and disconnects; resolves when done, at most
     /// [`AppConfig::shutdown_timeout`] later. Other handles see `AppClosed` afterwards.
     pub async fn close(&self) {

@@ -73,6 +73,6 @@ pub use session::{Completion, Message, Messages, Session};
 pub use slim_session::{
     CloseReason, CompletionError, Delivery, LayerConfig, MemberStatus, MessageContext,
     MessageError, MlsSettings, ParticipantInfo, Payload, Retries, Role, SessionConfig, SessionId,
-    SessionInfo, SessionKind,
+    SessionInfo, SessionKind, Stats,
 };
 pub use slim_wire::{InstanceId, Name};

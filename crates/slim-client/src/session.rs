@@ -46,6 +46,10 @@ pub(crate) struct SessionShared {
     pub(crate) closed: Mutex<Option<CloseReason>>,
     /// At or below this many buffered messages, a starved session asks for more.
     pub(crate) refill_at: usize,
+    /// Set by the driver when it hands over messages whose acknowledgements the layer holds
+    /// back for the application's answer to carry. A handle that finds nothing more to read
+    /// asks for them to be sent ([`Command::Idle`]); a publish carries them anyway.
+    pub(crate) acks_held: AtomicBool,
 }
 
 impl SessionShared {
@@ -55,6 +59,7 @@ impl SessionShared {
             permits: Arc::new(Semaphore::new(publish_queue.max(1))),
             closed: Mutex::new(None),
             refill_at: buffer / 2,
+            acks_held: AtomicBool::new(false),
         }
     }
 
@@ -252,6 +257,9 @@ impl Session {
             done,
             _permit: permit,
         };
+        // The publish takes the held acknowledgements along (cleared first: a flag left set
+        // costs one needless `Idle`, a flag cleared late would leave acks to their deadline).
+        self.inner.shared.acks_held.store(false, Ordering::Release);
         self.inner
             .commands
             .send(Command::Publish {
@@ -270,6 +278,7 @@ impl Session {
     /// Clones may receive concurrently; each message goes to one of them.
     pub async fn recv(&self) -> Option<Delivery> {
         let mut rx = self.inner.rx.lock().await;
+        self.before_wait(&rx);
         let delivery = rx.recv().await;
         self.after_receive(&rx);
         delivery
@@ -280,6 +289,7 @@ impl Session {
     /// [`Session::recv`]).
     pub async fn recv_many(&self, out: &mut Vec<Delivery>, limit: usize) -> usize {
         let mut rx = self.inner.rx.lock().await;
+        self.before_wait(&rx);
         let count = rx.recv_many(out, limit.max(1)).await;
         self.after_receive(&rx);
         count
@@ -310,6 +320,14 @@ impl Session {
     }
 
     /// Asks the driver for more once the application has read enough of what it was given.
+    /// Everything handed over was read: the application is done with it and waits, so
+    /// acknowledgements held for an answer it did not send go out now.
+    fn before_wait(&self, rx: &mpsc::Receiver<Delivery>) {
+        if rx.is_empty() && self.inner.shared.acks_held.swap(false, Ordering::AcqRel) {
+            let _ = self.inner.commands.send(Command::Idle(self.id()));
+        }
+    }
+
     fn after_receive(&self, rx: &mpsc::Receiver<Delivery>) {
         let shared = &self.inner.shared;
         if shared.starved.load(Ordering::SeqCst)

@@ -1,10 +1,13 @@
 //! Point-to-point sessions between applications in this process, through a real `slim`
 //! node process: reliable with MLS, 1000 messages each way in order; the close reaches the
-//! peer; fire-and-forget; a short node restart.
+//! peer; fire-and-forget; a short node restart; acknowledgements held for an answer go out
+//! with it, or as soon as the reader waits.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+
+use std::time::Duration;
 
 use common::*;
 use slim_client::{CloseReason, MessageContext, Role, Session, SessionConfig, SessionKind};
@@ -83,6 +86,66 @@ async fn reliable_mls_session_carries_1000_messages_each_way_in_order() {
     );
     alice.close().await;
     bob.close().await;
+}
+
+/// The longest an acknowledgement may be held in `acks_are_sent_when_the_reader_waits_or_answers`:
+/// long enough that only the reader waiting or answering can release it in time.
+const LONG_ACK_DELAY: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_are_sent_when_the_reader_waits_or_answers() {
+    const ROUNDS: u64 = 10;
+    let node = node();
+    let patient = |config: &mut slim_client::AppConfig| config.layer.ack_delay = LONG_ACK_DELAY;
+    let alice = app_with(&node, "alice", patient).await;
+    let bob = app_with(&node, "bob", patient).await;
+    // A cap of a quarter of the interval must not shorten the delay under test.
+    let reliability = Some(slim_client::Retries::new(LONG_ACK_DELAY * 4, 3));
+    let responder = tokio::spawn(async move {
+        let session = bob.accept().await.expect("a session arrives");
+        while let Some(delivery) = session.recv().await {
+            let message = delivery.expect("no message lost");
+            if message.payload.starts_with(b"echo") {
+                session.publish_detached(message.payload).await.unwrap();
+            }
+        }
+    });
+    let session = within(
+        "session setup",
+        alice.create_session(
+            SessionConfig::point_to_point().with_reliability(reliability),
+            name("bob"),
+        ),
+    )
+    .await
+    .expect("handshake completes");
+
+    for n in 0..ROUNDS {
+        // Bob reads it and waits for more: its driver is told, and sends the ack.
+        let quiet = session.publish(format!("quiet {n}")).await.unwrap();
+        within("ack of a message read", quiet).await.expect("acked");
+        // Bob answers: the ack travels with the answer.
+        let echo = session.publish(format!("echo {n}")).await.unwrap();
+        let answer = within("answer", session.recv()).await.expect("open");
+        assert_eq!(
+            answer.expect("no loss").payload,
+            format!("echo {n}").as_bytes()
+        );
+        within("ack of an answered message", echo)
+            .await
+            .expect("acked");
+    }
+    // Had the acks waited for their deadline, every message would have been acknowledged
+    // only after alice's retransmission timeout sent it again (bob acks a duplicate at once).
+    // A loaded machine may still let a few acks lose that race.
+    let retransmissions = alice.stats().await.unwrap().retransmissions;
+    assert!(
+        retransmissions < ROUNDS,
+        "{retransmissions} retransmissions for {} messages",
+        2 * ROUNDS
+    );
+    within("close", session.close()).await.unwrap();
+    within("responder end", responder).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -173,6 +173,17 @@ pub struct LayerConfig {
     pub replay_ids_per_sender: usize,
     /// Whether invitations (JoinRequests) from other applications are accepted. Default true.
     pub accept_invitations: bool,
+    /// Longest time the acknowledgement of a received data message is held back, so that it
+    /// shares a write with what the session sends next (usually the application's answer).
+    /// Held acks also go out as soon as the application has read everything and waits for
+    /// more, so this bound only applies to an application that neither answers nor reads.
+    /// Never more than a quarter of the session's retransmission interval; zero sends every
+    /// ack at once. Default 5 ms (it sets how often a driver's timer may fire for nothing
+    /// while messages flow: see `session/acks.rs`).
+    pub ack_delay: Duration,
+    /// Held acknowledgements of one session that go out at once, so a sender's window keeps
+    /// moving while a busy reader never waits. Default 32.
+    pub ack_batch: usize,
 }
 
 impl Default for LayerConfig {
@@ -191,6 +202,8 @@ impl Default for LayerConfig {
             replay_senders: 100,
             replay_ids_per_sender: 1000,
             accept_invitations: true,
+            ack_delay: Duration::from_millis(5),
+            ack_batch: 32,
         }
     }
 }

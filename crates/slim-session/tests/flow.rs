@@ -13,7 +13,6 @@ use slim_session::{
     CompletionError, CompletionId, Event, LayerConfig, MessageError, Payload, SessionConfig,
     SessionId, Unverified,
 };
-use slim_wire::Name;
 
 use sim::{NetConfig, Reader, Sim};
 
@@ -32,17 +31,7 @@ fn config() -> LayerConfig {
 }
 
 fn pair(net: NetConfig, session_config: SessionConfig, seed: u64) -> (Sim, SessionId) {
-    let mut sim = Sim::new(seed, net);
-    sim.add("org/ns/alice", 1, Unverified::new("a"), None, config());
-    sim.add("org/ns/bob", 2, Unverified::new("b"), None, config());
-    let now = sim.now;
-    let bob: Name = "org/ns/bob".parse().unwrap();
-    let (session, done) = sim.endpoints[0]
-        .layer
-        .create_session(now, session_config, bob)
-        .unwrap();
-    assert!(sim.run_until(Duration::from_secs(30), |s| s.completion(0, done).is_some()));
-    (sim, session)
+    Sim::pair(seed, net, config(), session_config)
 }
 
 /// Watches bounds while publishing `count` numbered messages from 0 to 1.

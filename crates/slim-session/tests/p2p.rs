@@ -160,7 +160,7 @@ fn fire_and_forget_delivers_without_acks() {
         .as_ref()
         .unwrap()
         .iter()
-        .filter(|t| kind(&t.message) == slim_wire::proto::SessionMessageType::MsgAck)
+        .filter(|t| sim::kind(&t.message) == slim_wire::proto::SessionMessageType::MsgAck)
         .count();
     assert_eq!(acks, 0);
 }
@@ -202,18 +202,4 @@ fn participant_close_ends_both_sides() {
     assert!(sim.run_until(Duration::from_secs(30), |s| s.completion(1, done).is_some()));
     assert!(sim.endpoints[0].layer.session_info(session).is_none());
     assert!(sim.endpoints[1].layer.session_info(session).is_none());
-}
-
-/// The session message type of a traced message.
-pub fn kind(message: &slim_wire::proto::Message) -> slim_wire::proto::SessionMessageType {
-    match &message.message_type {
-        Some(slim_wire::proto::message::MessageType::Publish(p)) => p
-            .session
-            .as_ref()
-            .and_then(|s| {
-                slim_wire::proto::SessionMessageType::try_from(s.session_message_type).ok()
-            })
-            .unwrap_or(slim_wire::proto::SessionMessageType::Unspecified),
-        _ => slim_wire::proto::SessionMessageType::Unspecified,
-    }
 }

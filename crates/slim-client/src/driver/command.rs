@@ -52,8 +52,14 @@ pub(crate) enum Command {
     LocalName { name: Name, add: bool },
     /// A session handle read enough to take more messages.
     Refill(SessionId),
+    /// A session handle read everything and waits: send the acknowledgements held back.
+    Idle(SessionId),
     /// The last handle of a session was dropped.
     Dropped(SessionId),
+    /// The session layer's counters.
+    Stats {
+        reply: oneshot::Sender<slim_session::Stats>,
+    },
     /// Close every session and stop; answered when done.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -84,7 +90,11 @@ impl Driver {
                 }
             }
             Command::Refill(session) => self.fill(now, session),
+            Command::Idle(session) => self.layer.flush_acks(now, session),
             Command::Dropped(session) => self.handle_dropped(now, session),
+            Command::Stats { reply } => {
+                let _ = reply.send(self.layer.stats().clone());
+            }
             Command::Shutdown { reply } => self.begin_shutdown(now, Some(reply)),
         }
     }

@@ -100,6 +100,10 @@ impl Driver {
         let Some(entry) = self.sessions.get_mut(&session) else {
             return;
         };
+        // Before the messages: a handle that reads them all must find the flag set.
+        if self.layer.holds_acks(session) {
+            entry.shared.acks_held.store(true, Ordering::Release);
+        }
         loop {
             if entry.tx.is_closed() {
                 // Nobody reads any more: discard what the layer holds.

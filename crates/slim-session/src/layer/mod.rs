@@ -553,6 +553,18 @@ impl SessionLayer {
         delivery
     }
 
+    /// Sends the acknowledgements a session holds back now. A driver calls this when the
+    /// application has read every message it was given and waits for more: no answer is
+    /// coming that the acks could share a write with (see [`LayerConfig::ack_delay`]).
+    pub fn flush_acks(&mut self, now: Instant, session: SessionId) {
+        self.with_session(now, session, |s, ctx| s.flush_acks(ctx));
+    }
+
+    /// True when a session holds acknowledgements back ([`Self::flush_acks`]).
+    pub fn holds_acks(&self, session: SessionId) -> bool {
+        self.sessions.get(&session).is_some_and(Session::holds_acks)
+    }
+
     /// Drops the unread messages of a closed session (for a driver whose application no
     /// longer reads it).
     pub fn discard(&mut self, session: SessionId) {

@@ -1,7 +1,8 @@
 //! The session side of the data path: publishing, receiving, and the application inbox.
 //!
 //! Receiving a data message goes: duplicate check (before decryption: MLS keys are single
-//! use) → room check → decryption → acknowledgement → reorder buffer → inbox.
+//! use) → room check → decryption → acknowledgement (held briefly: `acks.rs`) → reorder
+//! buffer → inbox.
 //!
 //! Flow control on the receiving side: once the inbox holds `receive_buffer` messages the
 //! application has not taken, new messages are *deferred*: kept (up to one window) but not
@@ -11,6 +12,7 @@
 //! is bounded by `receive_buffer` + the reorder range (2 × window) + the deferred window.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use rand::Rng;
 use slim_wire::proto::SessionMessageType as T;
@@ -23,7 +25,7 @@ use crate::event::{CompletionId, Delivery, Event, MessageContext, MessageError, 
 use crate::io::Ctx;
 use crate::reliable::{AppPayload, Classification, Effects, Received, seq};
 use crate::security::open_app_payload;
-use crate::wire::{self, Inbound, MAX_PUBLISH_ID, PUBLISH_TO};
+use crate::wire::{self, Inbound, MAX_PUBLISH_ID, Outbound, PUBLISH_TO};
 
 impl Session {
     /// Checks that a publish can be accepted now.
@@ -156,22 +158,58 @@ impl Session {
             }
         }
         if reliable {
-            self.send_ack(ctx, &message);
+            self.hold_ack(ctx, &message);
         }
         let mut fx = Effects::default();
         self.receiver.accept(ctx.now, message, direct, &mut fx);
         self.apply(ctx, fx);
     }
 
-    /// Acknowledges a data message (MsgAck echoing its id and `PUBLISH_TO` flag).
+    /// Acknowledges a data message now (MsgAck echoing its id and `PUBLISH_TO` flag).
     fn send_ack(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
-        let publish_to = message.flag(PUBLISH_TO);
-        let out = self.envelope(&message.source, 1).empty_routed(
+        let out = self.ack_for(message);
+        self.send(ctx, out);
+    }
+
+    /// Acknowledges a newly accepted data message, holding the ack back briefly so it shares
+    /// a write with what follows (see `acks.rs`).
+    fn hold_ack(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
+        let out = self.ack_for(message);
+        let interval = self
+            .config
+            .reliability
+            .map_or(Duration::ZERO, |r| r.interval);
+        let delay = ctx.config.ack_delay.min(interval / 4);
+        if delay.is_zero() {
+            self.send(ctx, out);
+            return;
+        }
+        if self
+            .held_acks
+            .hold(out, ctx.now + delay, ctx.config.ack_batch)
+        {
+            self.flush_acks(ctx);
+        }
+    }
+
+    fn ack_for(&self, message: &Inbound) -> Outbound {
+        self.envelope(&message.source, 1).empty_routed(
             T::MsgAck,
             message.message_id,
-            publish_to,
-        );
-        self.send(ctx, out);
+            message.flag(PUBLISH_TO),
+        )
+    }
+
+    /// Sends every held acknowledgement now.
+    pub fn flush_acks(&mut self, ctx: &mut Ctx<'_>) {
+        for ack in self.held_acks.take() {
+            self.send(ctx, ack);
+        }
+    }
+
+    /// True when acknowledgements are held back (see `acks.rs`).
+    pub fn holds_acks(&self) -> bool {
+        !self.held_acks.is_empty()
     }
 
     /// Puts a received message (or a loss) in the application inbox.

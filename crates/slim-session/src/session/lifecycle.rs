@@ -119,6 +119,8 @@ impl Session {
         if self.is_closed() {
             return;
         }
+        // What was received is acknowledged, or its senders would retry until they give up.
+        self.flush_acks(ctx);
         self.control.clear();
         let mut fx = Effects::default();
         self.sender.abort(&mut fx);

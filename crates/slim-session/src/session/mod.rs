@@ -9,6 +9,7 @@
 //! - `mod.rs`: the struct, its constructor, message dispatch, sending and effect handling,
 //!   timers.
 //! - `data.rs`: publish, receive, acks, RTX, the application inbox and flow control.
+//! - `acks.rs`: acknowledgements held back to share a write with what follows.
 //! - `membership.rs`: members joining, leaving, going offline and back; heartbeats.
 //! - `lifecycle.rs`: channel subscriptions, close, termination.
 //! - `moderator.rs`: the moderator's task queue (invite, remove, rejoin) and group close.
@@ -16,6 +17,7 @@
 //! - `roster.rs`, `liveness.rs`, `mls.rs`: the pieces named after them.
 //! - `templates.rs`: encoded headers of data and acks, so they are not encoded per message.
 
+mod acks;
 mod data;
 mod lifecycle;
 mod liveness;
@@ -125,6 +127,8 @@ pub(crate) struct Session {
     inbox: VecDeque<Delivery>,
     /// Received while the inbox was full; not acknowledged yet.
     deferred: VecDeque<Inbound>,
+    /// Acknowledgements waiting to share a write with what the session sends next.
+    held_acks: acks::HeldAcks,
     /// Moderator only.
     tasks: Option<Tasks>,
     /// Channel subscriptions requested from the driver: (request, name, confirmed).
@@ -232,6 +236,7 @@ impl Session {
             mls,
             inbox: VecDeque::new(),
             deferred: VecDeque::new(),
+            held_acks: acks::HeldAcks::default(),
             tasks: None,
             subscriptions: Vec::new(),
             on_close: Vec::new(),
@@ -316,6 +321,10 @@ impl Session {
     /// Seals and queues one message. Command messages are always signed (upstream verifies
     /// them when MLS is on, and always for discovery; a signature nobody checks is harmless).
     fn send(&mut self, ctx: &mut Ctx<'_>, out: Outbound) {
+        // Held acks go first: whatever this is, they share its write (see `acks.rs`).
+        if out.kind != T::MsgAck && !self.held_acks.is_empty() {
+            self.flush_acks(ctx);
+        }
         let sign = wire::is_command(out.kind);
         let encrypts = matches!(out.kind, T::Msg | T::RtxReply);
         let broadcast = self.is_broadcast(&out);
@@ -557,6 +566,7 @@ impl Session {
             self.receiver.next_timeout(),
             self.control.next_timeout(),
             self.liveness.next_timeout(),
+            self.held_acks.due(),
         ]
         .into_iter()
         .flatten()
@@ -598,6 +608,9 @@ impl Session {
                 return;
             }
             _ => {}
+        }
+        if self.held_acks.due().is_some_and(|due| due <= now) {
+            self.flush_acks(ctx);
         }
         let mut fx = Effects::default();
         self.sender.on_timeout(now, &mut fx);

@@ -408,7 +408,8 @@ impl Sim {
             .collect()
     }
 
-    /// Lets the application read according to its reader; true if it read anything.
+    /// Lets the application read according to its reader; true if it read (or acknowledged)
+    /// anything.
     fn read(&mut self, index: usize) -> bool {
         let now = self.now;
         let endpoint = &mut self.endpoints[index];
@@ -424,24 +425,30 @@ impl Sim {
                 }
             }
         };
-        let mut read_any = false;
+        let mut progressed = false;
         let sessions: Vec<SessionId> = endpoint.readable.iter().copied().collect();
         for session in sessions {
             while budget > 0 {
                 match endpoint.layer.recv(now, session) {
                     Some(delivery) => {
                         budget -= 1;
-                        read_any = true;
+                        progressed = true;
                         endpoint.inbox.entry(session).or_default().push(delivery);
                     }
                     None => {
                         endpoint.readable.remove(&session);
+                        // Read everything and waits for more: as the client driver does,
+                        // the acks held for an answer that did not come go out now.
+                        if endpoint.layer.holds_acks(session) {
+                            endpoint.layer.flush_acks(now, session);
+                            progressed = true;
+                        }
                         break;
                     }
                 }
             }
         }
-        read_any
+        progressed
     }
 
     /// The next instant anything happens.
@@ -618,10 +625,59 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// alice (endpoint 0) and bob (endpoint 1), both with `layer`, and a point-to-point
+    /// session alice created to bob with `session`, handshake done.
+    pub fn pair(
+        seed: u64,
+        net: NetConfig,
+        layer: LayerConfig,
+        session: slim_session::SessionConfig,
+    ) -> (Sim, SessionId) {
+        let mut sim = Sim::new(seed, net);
+        sim.add(
+            "org/ns/alice",
+            1,
+            slim_session::Unverified::new("a"),
+            None,
+            layer.clone(),
+        );
+        sim.add(
+            "org/ns/bob",
+            2,
+            slim_session::Unverified::new("b"),
+            None,
+            layer,
+        );
+        let now = sim.now;
+        let bob: Name = "org/ns/bob".parse().expect("valid name");
+        let (id, done) = sim.endpoints[0]
+            .layer
+            .create_session(now, session, bob)
+            .expect("session created");
+        assert!(sim.run_until(Duration::from_secs(30), |s| s.completion(0, done).is_some()));
+        (sim, id)
+    }
+}
+
 /// A layer config with the given window.
 pub fn config_with_window(window: u32) -> LayerConfig {
     LayerConfig {
         window,
         ..LayerConfig::default()
+    }
+}
+
+/// The session message type of a traced message.
+pub fn kind(message: &slim_wire::proto::Message) -> slim_wire::proto::SessionMessageType {
+    match &message.message_type {
+        Some(slim_wire::proto::message::MessageType::Publish(p)) => p
+            .session
+            .as_ref()
+            .and_then(|s| {
+                slim_wire::proto::SessionMessageType::try_from(s.session_message_type).ok()
+            })
+            .unwrap_or(slim_wire::proto::SessionMessageType::Unspecified),
+        _ => slim_wire::proto::SessionMessageType::Unspecified,
     }
 }
