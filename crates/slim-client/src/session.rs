@@ -278,7 +278,7 @@ impl Session {
     /// Clones may receive concurrently; each message goes to one of them.
     pub async fn recv(&self) -> Option<Delivery> {
         let mut rx = self.inner.rx.lock().await;
-        self.before_wait(&rx);
+        self.before_wait(&rx).await;
         let delivery = rx.recv().await;
         self.after_receive(&rx);
         delivery
@@ -289,7 +289,7 @@ impl Session {
     /// [`Session::recv`]).
     pub async fn recv_many(&self, out: &mut Vec<Delivery>, limit: usize) -> usize {
         let mut rx = self.inner.rx.lock().await;
-        self.before_wait(&rx);
+        self.before_wait(&rx).await;
         let count = rx.recv_many(out, limit.max(1)).await;
         self.after_receive(&rx);
         count
@@ -320,10 +320,17 @@ impl Session {
     }
 
     /// Asks the driver for more once the application has read enough of what it was given.
-    /// Everything handed over was read: the application is done with it and waits, so
-    /// acknowledgements held for an answer it did not send go out now.
-    fn before_wait(&self, rx: &mpsc::Receiver<Delivery>) {
-        if rx.is_empty() && self.inner.shared.acks_held.swap(false, Ordering::AcqRel) {
+    /// Everything handed over was read and the reader waits for more: acknowledgements held
+    /// for an answer that was not sent go out now. Before that, tasks woken by what was just
+    /// read get a turn (an RPC reader dispatches to the handler or caller that answers): if
+    /// one of them publishes on this session, the acks leave with that instead.
+    async fn before_wait(&self, rx: &mpsc::Receiver<Delivery>) {
+        let held = &self.inner.shared.acks_held;
+        if !rx.is_empty() || !held.load(Ordering::Acquire) {
+            return;
+        }
+        tokio::task::yield_now().await;
+        if rx.is_empty() && held.swap(false, Ordering::AcqRel) {
             let _ = self.inner.commands.send(Command::Idle(self.id()));
         }
     }
