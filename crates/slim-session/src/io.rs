@@ -42,6 +42,10 @@ pub struct Stats {
     /// Unread messages of closed sessions dropped because too many closed sessions held
     /// some (the driver neither read nor discarded them).
     pub leftovers_discarded: u64,
+    /// Subscription answers ignored because nothing waited for them any more: the id was
+    /// already answered, its channel given up or its session closed, or it was never handed
+    /// out (a driver repeating or delaying the node's answers).
+    pub stale_subscription_answers: u64,
 }
 
 /// One message for the node: sealed as a message, or already encoded as a frame (data and

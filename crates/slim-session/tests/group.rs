@@ -625,3 +625,35 @@ fn answers_reach_the_session_that_asked_while_another_one_closes() {
     answers_change_nothing(&mut sim, 1, &joined_first, Ok(()));
     pump_all(&mut sim, second, &[0, 1], 100, &[0, 1]);
 }
+
+#[test]
+fn a_late_refusal_of_a_confirmed_channel_leaves_the_live_session_alone() {
+    // A driver may hand over a refusal late, or twice (a node answering a re-sent Subscribe
+    // after a reconnect). Once a channel is confirmed, the session built on it (a member
+    // whose join is long done, the moderator's group) must neither end nor drop its
+    // channels because of it; nor may a repeated confirmation start anything again.
+    let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 2, 13);
+    let moderator = sim.subscription_ids(0, 0);
+    let member = sim.subscription_ids(1, 0);
+    assert_eq!((moderator.len(), member.len()), (2, 2), "data and control");
+    sim.run_for(Duration::from_secs(60));
+    let stale = |sim: &Sim, i: usize| sim.endpoints[i].layer.stats().stale_subscription_answers;
+    let before = (stale(&sim, 0), stale(&sim, 1));
+
+    answers_change_nothing(&mut sim, 1, &member, Err("refused late".into()));
+    answers_change_nothing(&mut sim, 1, &member, Ok(()));
+    answers_change_nothing(&mut sim, 0, &moderator, Err("refused late".into()));
+    answers_change_nothing(&mut sim, 0, &moderator, Ok(()));
+    // Per endpoint: each of its two ids twice, and twice an id never handed out.
+    assert_eq!(
+        (stale(&sim, 0), stale(&sim, 1)),
+        (before.0 + 6, before.1 + 6)
+    );
+    for i in 0..=2 {
+        assert!(
+            sim.endpoints[i].layer.session_info(session).is_some(),
+            "{i}"
+        );
+    }
+    pump_all(&mut sim, session, &[0, 1, 2], 100, &[0, 1, 2]);
+}

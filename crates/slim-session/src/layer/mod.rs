@@ -356,9 +356,12 @@ impl SessionLayer {
     }
 
     /// The driver's answer to [`Event::Subscribe`]: `Ok` once the node acknowledged the
-    /// subscription, `Err` with a reason if it refused.
+    /// subscription, `Err` with a reason if it refused. Only the first answer to an id
+    /// counts; later ones are ignored (and counted in [`Stats::stale_subscription_answers`]).
     pub fn subscribed(&mut self, now: Instant, id: SubscriptionId, result: Result<(), String>) {
         let Some(&session) = self.io.subscribers.get(&id) else {
+            self.io.stats.stale_subscription_answers += 1;
+            debug!(?id, "answer for a subscription of no open session");
             return;
         };
         self.with_session(now, session, |s, ctx| s.on_subscribed(ctx, id, result));

@@ -2,7 +2,7 @@
 //! (drain, then leave or close the group), immediate termination, final bookkeeping.
 
 use slim_wire::Name;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::{Phase, Session};
 use crate::event::{CloseReason, CompletionError, CompletionId, Event, Role, SubscriptionId};
@@ -36,8 +36,25 @@ impl Session {
         result: Result<(), String>,
     ) {
         let Some(entry) = self.subscriptions.iter_mut().find(|(s, _, _)| *s == id) else {
+            // Its channel was given up (a moderator drops both on a refusal).
+            ctx.io.stats.stale_subscription_answers += 1;
+            let ok = result.is_ok();
+            debug!(session = %self.id, ?id, ok, "answer for a dropped subscription");
             return;
         };
+        // The node answers each request once, so the first answer decides. A second one is
+        // the driver repeating or delaying an answer, not news about the channel: by now the
+        // session may be long established on it (a member's join done, the group running),
+        // and ending it, or joining again, on a stray answer would hurt a working session.
+        // Keeping channels subscribed across reconnects is the driver's job, and a member
+        // that stops hearing the group is found by heartbeats.
+        if entry.2 {
+            ctx.io.stats.stale_subscription_answers += 1;
+            let ok = result.is_ok();
+            let channel = &entry.1;
+            debug!(session = %self.id, %channel, ok, "answer for a confirmed subscription");
+            return;
+        }
         if let Err(error) = result {
             warn!(session = %self.id, channel = %entry.1, %error, "subscription refused");
             self.subscription_failed(ctx, error);
