@@ -148,8 +148,9 @@ pub struct LayerConfig {
     /// Outbound messages waiting for `poll_transmit` before `publish` returns `WouldBlock`.
     /// Control traffic is never refused. Default 8192.
     pub transmit_queue: usize,
-    /// Retransmission of control requests (join, welcome, update, leave, close).
-    /// Default 1 s × 10, as upstream.
+    /// Retransmission of control requests (join, welcome, update, leave, close). Its budget
+    /// (interval × (retries + 1)) also bounds how long a group moderator's invite waits for
+    /// the driver to confirm the channel subscriptions. Default 1 s × 10, as upstream.
     pub control: Retries,
     /// Heartbeat period. Default 10 s, as upstream.
     pub heartbeat_interval: Duration,

@@ -657,3 +657,64 @@ fn a_late_refusal_of_a_confirmed_channel_leaves_the_live_session_alone() {
     }
     pump_all(&mut sim, session, &[0, 1, 2], 100, &[0, 1, 2]);
 }
+
+#[test]
+fn a_moderator_gives_up_channel_subscriptions_that_are_never_answered() {
+    // A driver that never answers the moderator's channel subscriptions (a lost
+    // acknowledgement, a node gone quiet) must not stall its task queue: the invite waiting
+    // for them fails within the control retry budget as a refusal would, the channels are
+    // dropped, and the invite queued behind it runs and asks again with new ids.
+    let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 0, 14);
+    for (i, name) in ["org/ns/member1", "org/ns/member2"].into_iter().enumerate() {
+        sim.add(
+            name,
+            101 + i as u128,
+            Unverified::new("p"),
+            None,
+            LayerConfig::default(),
+        );
+    }
+    sim.endpoints[0].hold_subscriptions = true;
+    let now = sim.now;
+    let mut invite = |name: &str| {
+        let name = name.parse().unwrap();
+        sim.endpoints[0].layer.invite(now, session, name).unwrap()
+    };
+    let stalled = invite("org/ns/member1");
+    let queued = invite("org/ns/member2");
+    let limit = within(&sim, 30);
+    assert!(sim.run_until(limit, |s| s.endpoints[0].held.len() == 2));
+    let asked = sim.elapsed();
+    let first = sim.subscription_ids(0, 0);
+
+    run_to_completion(&mut sim, 0, stalled);
+    assert!(matches!(
+        sim.completion(0, stalled),
+        Some(Err(CompletionError::Protocol(reason))) if reason.contains("not confirmed")
+    ));
+    let budget = LayerConfig::default().control.budget();
+    let waited = sim.elapsed() - asked;
+    assert!(
+        waited >= budget && waited <= budget + Duration::from_secs(1),
+        "gave up after {waited:?}"
+    );
+    assert_eq!(
+        sim.endpoints[0].unsubscribed.len(),
+        2,
+        "both channels dropped"
+    );
+
+    let limit = within(&sim, 30);
+    assert!(sim.run_until(limit, |s| s.endpoints[0].subscribe_requests.len() == 4));
+    let second = sim.subscription_ids(0, 2);
+    assert!(second.iter().all(|id| !first.contains(id)), "new ids");
+    answers_change_nothing(&mut sim, 0, &first, Ok(()));
+    assert_eq!(sim.completion(0, queued), None);
+    for id in second {
+        sim.answer_subscription(0, id, Ok(()));
+    }
+    run_to_completion(&mut sim, 0, queued);
+    assert_eq!(sim.completion(0, queued), Some(Ok(())));
+    assert_eq!(sim.endpoints[2].new_sessions.len(), 1);
+    pump_all(&mut sim, session, &[0, 2], 100, &[0, 2]);
+}

@@ -15,7 +15,8 @@
 //!    connection (sealed, ready to encode) and [`SessionLayer::poll_event`]:
 //!    - [`Event::Subscribe`]: send a Subscribe for the name (with a subscription id) to the
 //!      node and, once its SubscriptionAck arrives, call [`SessionLayer::subscribed`]; group
-//!      joins wait for this. [`Event::Unsubscribe`]: send an Unsubscribe.
+//!      joins wait for this (a moderator's invite for the control retry budget, a member's
+//!      join for `join_timeout`). [`Event::Unsubscribe`]: send an Unsubscribe.
 //!    - [`Event::Readable`] / [`Event::Writable`]: wake the application's receivers (which
 //!      call [`SessionLayer::recv`]) or publishers (which retry after `WouldBlock`).
 //!    - [`Event::Completed`], [`Event::NewSession`], [`Event::SessionClosed`],

@@ -36,7 +36,7 @@ impl Session {
         result: Result<(), String>,
     ) {
         let Some(entry) = self.subscriptions.iter_mut().find(|(s, _, _)| *s == id) else {
-            // Its channel was given up (a moderator drops both on a refusal).
+            // Its channel was given up (a moderator drops both on a refusal or timeout).
             ctx.io.stats.stale_subscription_answers += 1;
             let ok = result.is_ok();
             debug!(session = %self.id, ?id, ok, "answer for a dropped subscription");

@@ -567,6 +567,7 @@ impl Session {
             self.control.next_timeout(),
             self.liveness.next_timeout(),
             self.held_acks.due(),
+            self.task_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -608,6 +609,12 @@ impl Session {
                 return;
             }
             _ => {}
+        }
+        if self.task_deadline().is_some_and(|deadline| deadline <= now) {
+            self.moderator_subscriptions_timed_out(ctx);
+            if self.is_closed() {
+                return;
+            }
         }
         if self.held_acks.due().is_some_and(|due| due <= now) {
             self.flush_acks(ctx);

@@ -51,7 +51,11 @@ impl Session {
                 self.subscribe(ctx, data);
                 self.subscribe(ctx, control);
             }
-            self.set_step(Step::Subscribing { invitee });
+            // Bounded like every other step of an invite, which waits at most the control
+            // retry budget for its answer; the invitee too gets no longer for its own
+            // subscriptions, as our JoinRequest gives up after that budget.
+            let deadline = ctx.now + ctx.config.control.budget();
+            self.set_step(Step::Subscribing { invitee, deadline });
             return;
         }
         self.send_join(ctx, invitee);
@@ -63,7 +67,7 @@ impl Session {
             tasks.joined = true;
         }
         self.liveness.enable(ctx.now);
-        if let Some(Step::Subscribing { invitee }) = self.current_step() {
+        if let Some(Step::Subscribing { invitee, .. }) = self.current_step() {
             self.send_join(ctx, invitee);
         }
     }
@@ -74,14 +78,25 @@ impl Session {
         ctx: &mut Ctx<'_>,
         error: String,
     ) {
+        self.give_up_channels(ctx, format!("subscription refused: {error}"));
+    }
+
+    /// The channel subscriptions were not all confirmed by the running invite's deadline:
+    /// it fails as on a refusal, so the tasks queued behind it run.
+    pub(in crate::session) fn moderator_subscriptions_timed_out(&mut self, ctx: &mut Ctx<'_>) {
+        let budget = ctx.config.control.budget();
+        self.give_up_channels(
+            ctx,
+            format!("channel subscriptions not confirmed within {budget:?}"),
+        );
+    }
+
+    /// Drops both channels, so the next invite asks for them again with new ids (an answer
+    /// to the old ones no longer matches anything), and fails the invite waiting for them.
+    fn give_up_channels(&mut self, ctx: &mut Ctx<'_>, reason: String) {
         self.unsubscribe_all(ctx);
         if let Some(Step::Subscribing { .. }) = self.current_step() {
-            self.finish_task(
-                ctx,
-                Err(CompletionError::Protocol(format!(
-                    "subscription refused: {error}"
-                ))),
-            );
+            self.finish_task(ctx, Err(CompletionError::Protocol(reason)));
         }
     }
 

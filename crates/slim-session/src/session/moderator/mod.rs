@@ -1,8 +1,9 @@
 //! The moderator role: a queue of membership tasks run one at a time, and the group close.
 //!
 //! Invite (§4.4/§4.5): DiscoveryRequest → DiscoveryReply (binds the invitee's full name) →
-//! on the first invite of a group, subscribe to the data and control channels and create the
-//! MLS group → JoinRequest → JoinReply (key package) → MLS add (commit + welcome) →
+//! on the first invite of a group, subscribe to the data and control channels (the driver
+//! confirms them within the control retry budget, or the invite fails) and create the MLS
+//! group → JoinRequest → JoinReply (key package) → MLS add (commit + welcome) →
 //! GroupUpdate(ADD) to the control channel when other members must learn the commit →
 //! GroupWelcome to the invitee → every ack received → the invite completes. The completion
 //! therefore reports the end of the whole exchange, MLS included.
@@ -19,6 +20,7 @@
 mod changes;
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::Bytes;
 use rand::Rng;
@@ -76,11 +78,12 @@ enum Begin {
     Done(Result<(), CompletionError>),
 }
 
-/// Where the running task is.
+/// Where the running task is. `Subscribing` waits for the driver to confirm the group's
+/// channels, and the invite fails at its `deadline`.
 #[derive(Debug, Clone)]
 enum Step {
     Discovering,
-    Subscribing { invitee: Name },
+    Subscribing { invitee: Name, deadline: Instant },
     Joining { invitee: Name },
     Welcoming { invitee: Name, waiting: u8 },
     Updating { member: Name, then_leave: bool },
@@ -315,6 +318,15 @@ impl Session {
     fn set_step(&mut self, step: Step) {
         if let Some((_, s)) = self.tasks.as_mut().and_then(|t| t.current.as_mut()) {
             *s = step;
+        }
+    }
+
+    /// When the running task gives up on a wait that no control request bounds (the
+    /// driver's confirmation of the channel subscriptions).
+    pub(super) fn task_deadline(&self) -> Option<Instant> {
+        match self.tasks.as_ref()?.current.as_ref()? {
+            (_, Step::Subscribing { deadline, .. }) => Some(*deadline),
+            _ => None,
         }
     }
 
