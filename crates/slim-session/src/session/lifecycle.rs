@@ -23,7 +23,11 @@ impl Session {
 
     /// Drops every channel subscription.
     pub(super) fn unsubscribe_all(&mut self, ctx: &mut Ctx<'_>) {
-        for (_, name, _) in self.subscriptions.drain(..) {
+        for (id, name, _) in self.subscriptions.drain(..) {
+            // Forgotten by the router too: a late answer is then counted as stale by the
+            // layer, and a moderator that gives up its channels on every failed invite does
+            // not grow the map until the session closes.
+            ctx.io.subscribers.remove(&id);
             ctx.io.events.push_back(Event::Unsubscribe { name });
         }
     }
