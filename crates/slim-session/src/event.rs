@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use slim_wire::Name;
@@ -211,8 +212,9 @@ pub struct MessageContext {
     pub metadata: HashMap<String, String>,
     /// The sender's per-session message id.
     pub message_id: u32,
-    /// The sender's identity token as carried in the header.
-    pub identity: String,
+    /// The sender's identity token as carried in the header (shared with the sender's other
+    /// messages: it is the same text until the sender renews it).
+    pub identity: Arc<str>,
     /// True when it was sent with `publish_to` (a reply to one member, outside the ordered
     /// stream).
     pub direct: bool,

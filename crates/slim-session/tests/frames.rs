@@ -308,6 +308,6 @@ fn metadata_and_payload_types_reach_the_application() {
         delivery.context.metadata,
         HashMap::from([("k".to_owned(), "v".to_owned())])
     );
-    assert_eq!(delivery.context.identity, "org/ns/alice");
+    assert_eq!(&*delivery.context.identity, "org/ns/alice");
     assert_eq!(&delivery.payload[..], b"x");
 }

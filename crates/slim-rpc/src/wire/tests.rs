@@ -15,7 +15,7 @@ fn received(payload: Payload) -> Message {
             payload_type: payload.payload_type.unwrap_or_default(),
             metadata: payload.metadata,
             message_id: 1,
-            identity: String::new(),
+            identity: "".into(),
             direct: false,
         }),
     }

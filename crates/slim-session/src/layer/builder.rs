@@ -156,6 +156,7 @@ impl SessionLayerBuilder {
             leftovers: VecDeque::new(),
             transmit_blocked: HashSet::new(),
             names: crate::wire::NameCache::default(),
+            tokens: crate::wire::TokenCache::default(),
         })
     }
 }

@@ -104,6 +104,8 @@ pub struct SessionLayer {
     transmit_blocked: HashSet<SessionId>,
     /// Recent senders' names, so received names are not hashed and copied again.
     names: wire::NameCache,
+    /// Recent senders' identity tokens, so they are shared instead of copied per message.
+    tokens: wire::TokenCache,
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -271,7 +273,7 @@ impl SessionLayer {
     /// Handles one message received from the node. Anything that is not a valid session
     /// message for this application is counted and dropped.
     pub fn handle_message(&mut self, now: Instant, message: proto::Message) {
-        let inbound = match Inbound::parse_with(Box::new(message), &mut self.names) {
+        let mut inbound = match Inbound::parse_with(Box::new(message), &mut self.names) {
             Ok(inbound) => inbound,
             Err(error) => {
                 if !matches!(error, wire::InboundError::NotPublish) {
@@ -281,6 +283,9 @@ impl SessionLayer {
                 return;
             }
         };
+        if inbound.kind == proto::SessionMessageType::Msg {
+            inbound.token = Some(self.tokens.share(inbound.identity()));
+        }
         self.handle_inbound(now, inbound);
     }
 
@@ -294,7 +299,7 @@ impl SessionLayer {
             if session.uses_mls() {
                 return None;
             }
-            Inbound::from_frame(&frame, &mut self.names)
+            Inbound::from_frame(&frame, &mut self.names, &mut self.tokens)
         });
         if let Some(inbound) = fast {
             self.with_session(now, SessionId(inbound.session_id), |session, ctx| {

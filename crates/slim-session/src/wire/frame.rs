@@ -20,12 +20,16 @@ use std::collections::HashMap;
 use slim_wire::proto::{self, SessionMessageType, SessionType};
 use slim_wire::{Frame, FrameKind};
 
-use super::{Inbound, NameCache};
+use super::{Inbound, NameCache, TokenCache};
 
 impl Inbound {
     /// The `Inbound` that `parse_with(frame.decode())` gives, for a `Msg` or `MsgAck` in the
     /// usual layout whose names are cached; `None` for everything else (see the module docs).
-    pub fn from_frame(frame: &Frame, names: &mut NameCache) -> Option<Inbound> {
+    pub fn from_frame(
+        frame: &Frame,
+        names: &mut NameCache,
+        tokens: &mut TokenCache,
+    ) -> Option<Inbound> {
         if frame.kind() != FrameKind::Publish {
             return None;
         }
@@ -50,12 +54,10 @@ impl Inbound {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        // The token travels beside the message, shared with the sender's earlier messages;
+        // acknowledgements never reach the application, so theirs is not kept at all.
+        let token = (kind == SessionMessageType::Msg).then(|| tokens.share(frame.identity()));
         let header = proto::SlimHeader {
-            // Acknowledgements never reach the application: their token is not copied.
-            identity: match kind {
-                SessionMessageType::Msg => frame.identity().to_owned(),
-                _ => String::new(),
-            },
             error: frame.error_flag(),
             ..proto::SlimHeader::default()
         };
@@ -82,6 +84,7 @@ impl Inbound {
         };
         Some(Inbound {
             message: Box::new(message),
+            token,
             source,
             destination,
             kind,

@@ -6,6 +6,7 @@
 //! message type. Everything downstream can then rely on those facts without re-checking.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use slim_wire::proto::{
@@ -53,6 +54,9 @@ pub(crate) struct Inbound {
     /// Boxed: an `Inbound` moves through several calls and queues, and the message is most of
     /// its size (about 750 of 900 bytes).
     pub message: Box<proto::Message>,
+    /// The sender's identity token, shared with its earlier messages, when it was read from
+    /// the frame (the header then carries none): see `wire/tokens.rs`.
+    pub token: Option<Arc<str>>,
     /// Sender's name (normally with its instance id).
     pub source: Name,
     /// Destination name as sent (own name, a channel, or an any-instance name).
@@ -118,6 +122,7 @@ impl Inbound {
             session_id: session.session_id,
             message_id: session.message_id,
             message,
+            token: None,
         };
         match (kind, inbound.body()) {
             (k, Body::Command(payload)) if is_command(k) && command_matches(k, payload) => {}
@@ -149,18 +154,25 @@ impl Inbound {
 
     /// The sender's identity token as carried (unverified).
     pub fn identity(&self) -> &str {
-        self.header().map_or("", |h| h.identity.as_str())
+        match &self.token {
+            Some(token) => token,
+            None => self.header().map_or("", |h| h.identity.as_str()),
+        }
     }
 
     /// Takes the identity token out of the message (leaving it empty).
-    pub fn take_identity(&mut self) -> String {
+    pub fn take_identity(&mut self) -> Arc<str> {
+        if let Some(token) = self.token.take() {
+            return token;
+        }
         match &mut self.message.message_type {
-            Some(proto::message::MessageType::Publish(publish)) => publish
-                .header
-                .as_mut()
-                .map(|h| std::mem::take(&mut h.identity))
-                .unwrap_or_default(),
-            _ => String::new(),
+            Some(proto::message::MessageType::Publish(publish)) => {
+                publish.header.as_mut().map_or_else(
+                    || Arc::from(""),
+                    |h| Arc::from(std::mem::take(&mut h.identity)),
+                )
+            }
+            _ => Arc::from(""),
         }
     }
 

@@ -10,6 +10,7 @@
 //! - `frame.rs`: `Inbound::from_frame`, the same for data and acks read from the received
 //!   frame's bytes without decoding them.
 //! - `names.rs`: `NameCache`, recent senders' names reused instead of parsed again.
+//! - `tokens.rs`: `TokenCache`, recent senders' identity tokens shared instead of copied.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;
@@ -18,6 +19,7 @@ mod inbound;
 mod names;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::collections::HashMap;
 
@@ -28,6 +30,7 @@ use slim_wire::proto::{self, SessionMessageType, SessionType};
 pub(crate) use commands::*;
 pub(crate) use inbound::{Inbound, InboundError};
 pub(crate) use names::NameCache;
+pub(crate) use tokens::TokenCache;
 
 /// Metadata key of a group `publish_to` (reply to one member, outside the ordered stream).
 pub const PUBLISH_TO: &str = "PUBLISH_TO";
