@@ -42,3 +42,16 @@ pub(crate) struct Effects {
     /// True when the window regained room after a `WouldBlock`.
     pub writable: bool,
 }
+
+/// Effect vectors with at most this much capacity are kept for reuse.
+const KEPT_CAPACITY: usize = 16;
+
+impl Effects {
+    /// True when no vector grew past what is worth keeping between calls.
+    pub fn is_small(&self) -> bool {
+        self.transmit.capacity() <= KEPT_CAPACITY
+            && self.repeat.capacity() <= KEPT_CAPACITY
+            && self.completions.capacity() <= KEPT_CAPACITY
+            && self.received.capacity() <= KEPT_CAPACITY
+    }
+}

@@ -23,7 +23,7 @@ use crate::config::SessionKind;
 use crate::error::PublishError;
 use crate::event::{CompletionId, Delivery, Event, MessageContext, MessageError, ReceivedMessage};
 use crate::io::Ctx;
-use crate::reliable::{AppPayload, Classification, Effects, Received, seq};
+use crate::reliable::{AppPayload, Classification, Received, seq};
 use crate::security::open_app_payload;
 use crate::wire::{self, Inbound, MAX_PUBLISH_ID, Outbound, PUBLISH_TO};
 
@@ -53,7 +53,7 @@ impl Session {
         target: Option<&Name>,
         completion: CompletionId,
     ) {
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         match target {
             // A point-to-point session has one receiver: publish_to is a normal publish
             // (upstream receivers strip the flag there too).
@@ -107,7 +107,7 @@ impl Session {
         let direct = self.config.kind == SessionKind::Group
             && (message.flag(PUBLISH_TO) || !seq::is_sequential(message.message_id));
         if message.kind == T::RtxReply && message.is_error() {
-            let mut fx = Effects::default();
+            let mut fx = self.effects();
             self.receiver
                 .on_lost(&message.source, message.message_id, &mut fx);
             self.apply(ctx, fx);
@@ -160,7 +160,7 @@ impl Session {
         if reliable {
             self.hold_ack(ctx, &message);
         }
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.receiver.accept(ctx.now, message, direct, &mut fx);
         self.apply(ctx, fx);
     }

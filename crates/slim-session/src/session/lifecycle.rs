@@ -7,7 +7,6 @@ use tracing::{debug, warn};
 use super::{Phase, Session};
 use crate::event::{CloseReason, CompletionError, CompletionId, Event, Role, SubscriptionId};
 use crate::io::Ctx;
-use crate::reliable::Effects;
 
 impl Session {
     /// Asks the driver to subscribe `name`; returns the request id.
@@ -115,7 +114,7 @@ impl Session {
     /// Data is acknowledged (or the drain deadline passed): run the final exchange.
     pub(super) fn drained(&mut self, ctx: &mut Ctx<'_>) {
         self.phase = Phase::Leaving;
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.abort(&mut fx);
         self.apply(ctx, fx);
         self.liveness.disable();
@@ -143,7 +142,7 @@ impl Session {
         // What was received is acknowledged, or its senders would retry until they give up.
         self.flush_acks(ctx);
         self.control.clear();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.abort(&mut fx);
         self.apply(ctx, fx);
         self.unsubscribe_all(ctx);

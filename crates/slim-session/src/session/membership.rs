@@ -100,7 +100,7 @@ impl Session {
         }
         member.status = MemberStatus::Online;
         member.last_heard = ctx.now;
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.restore_endpoint(ctx.now, name.clone(), &mut fx);
         ctx.io.events.push_back(Event::Participant {
             session: self.id,
@@ -121,7 +121,7 @@ impl Session {
             return;
         }
         let added = self.roster.add(name.clone(), mls, ctx.now);
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.add_endpoint(ctx.now, name.clone(), &mut fx);
         if added {
             ctx.io.events.push_back(Event::Participant {
@@ -136,7 +136,7 @@ impl Session {
     /// Removes a member from roster and data path.
     pub(super) fn member_left(&mut self, ctx: &mut Ctx<'_>, name: &Name) -> Option<roster::Member> {
         let member = self.roster.remove(name)?;
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.remove_endpoint(name, Removal::Left, &mut fx);
         self.receiver.remove_source(name);
         ctx.io.events.push_back(Event::Participant {

@@ -129,6 +129,8 @@ pub(crate) struct Session {
     deferred: VecDeque<Inbound>,
     /// Acknowledgements waiting to share a write with what the session sends next.
     held_acks: acks::HeldAcks,
+    /// The effect vectors of the last call, drained, kept for their capacity.
+    spare_effects: Effects,
     /// Moderator only.
     tasks: Option<Tasks>,
     /// Channel subscriptions requested from the driver: (request, name, confirmed).
@@ -237,6 +239,7 @@ impl Session {
             inbox: VecDeque::new(),
             deferred: VecDeque::new(),
             held_acks: acks::HeldAcks::default(),
+            spare_effects: Effects::default(),
             tasks: None,
             subscriptions: Vec::new(),
             on_close: Vec::new(),
@@ -446,19 +449,19 @@ impl Session {
     /// unresponsive.
     fn apply(&mut self, ctx: &mut Ctx<'_>, mut fx: Effects) {
         loop {
-            for out in std::mem::take(&mut fx.transmit) {
+            for out in fx.transmit.drain(..) {
                 self.send(ctx, out);
             }
-            for sealed in std::mem::take(&mut fx.repeat) {
+            for sealed in fx.repeat.drain(..) {
                 self.liveness.broadcast_sent(ctx.now);
                 ctx.io
                     .transmit
                     .push_back(Transmit::Message(Box::new(sealed)));
             }
-            for (id, result) in std::mem::take(&mut fx.completions) {
+            for (id, result) in fx.completions.drain(..) {
                 ctx.io.complete(id, result);
             }
-            for received in std::mem::take(&mut fx.received) {
+            for received in fx.received.drain(..) {
                 self.deliver(ctx, received);
             }
             if std::mem::take(&mut fx.writable) {
@@ -475,6 +478,18 @@ impl Session {
                 }
             }
         }
+        // Drained, capacity kept: the next message's effects need no allocation. Not after a
+        // burst (a window retransmitted at once), which would pin its memory in every session.
+        if fx.is_small() {
+            self.spare_effects = fx;
+        }
+    }
+
+    /// An empty [`Effects`] to collect into, with the capacity the last one had (a message
+    /// handled per call: allocating its vectors each time cost a malloc and a free per
+    /// message and side).
+    fn effects(&mut self) -> Effects {
+        std::mem::take(&mut self.spare_effects)
     }
 
     // ----- inbound -------------------------------------------------------------------------
@@ -488,13 +503,13 @@ impl Session {
         match message.kind {
             T::Msg | T::RtxReply => self.on_data(ctx, message),
             T::MsgAck => {
-                let mut fx = Effects::default();
+                let mut fx = self.effects();
                 self.sender
                     .on_ack(ctx.now, &message.source, message.message_id, &mut fx);
                 self.apply(ctx, fx);
             }
             T::RtxRequest => {
-                let mut fx = Effects::default();
+                let mut fx = self.effects();
                 self.sender
                     .on_rtx_request(&message.source, message.message_id, &mut fx);
                 ctx.io.stats.retransmissions += 1;
@@ -619,7 +634,7 @@ impl Session {
         if self.held_acks.due().is_some_and(|due| due <= now) {
             self.flush_acks(ctx);
         }
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.on_timeout(now, &mut fx);
         self.receiver.on_timeout(now, &mut fx);
         ctx.io.stats.retransmissions += (fx.transmit.len() + fx.repeat.len()) as u64;
@@ -648,7 +663,7 @@ impl Session {
                 .command(T::Heartbeat, id, wire::heartbeat(epoch));
             self.send(ctx, out);
         }
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         for name in tick.silent {
             self.member_offline(ctx, &name, true, &mut fx);
             if self.is_closed() {

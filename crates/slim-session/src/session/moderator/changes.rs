@@ -12,7 +12,6 @@ use super::{Begin, MAX_QUEUED_TASKS, Step, Task};
 use crate::config::SessionKind;
 use crate::event::{CompletionError, Event, ParticipantChange, Role, SessionId};
 use crate::io::Ctx;
-use crate::reliable::Effects;
 use crate::session::{Purpose, Session};
 use crate::wire::{self, Inbound};
 
@@ -165,7 +164,7 @@ impl Session {
             // the channel: track its acknowledgements from here, so that every message it
             // can read is retransmitted to it if needed (not only those sent after its
             // welcome was acknowledged).
-            let mut fx = Effects::default();
+            let mut fx = self.effects();
             self.sender.add_endpoint(ctx.now, invitee.clone(), &mut fx);
             self.apply(ctx, fx);
         }
@@ -198,7 +197,7 @@ impl Session {
 
     /// The invitee acknowledged its welcome: it is a full member.
     pub(super) fn welcomed(&mut self, ctx: &mut Ctx<'_>, invitee: &Name) {
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.add_endpoint(ctx.now, invitee.clone(), &mut fx);
         self.roster.heard(invitee, ctx.now);
         self.liveness.enable(ctx.now);

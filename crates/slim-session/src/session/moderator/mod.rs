@@ -33,7 +33,6 @@ use crate::config::{SessionConfig, SessionKind};
 use crate::error::CommandError;
 use crate::event::{CloseReason, CompletionError, CompletionId, Role, SessionId};
 use crate::io::Ctx;
-use crate::reliable::Effects;
 use crate::wire::{self, Inbound};
 
 /// Most membership tasks queued behind the running one.
@@ -351,7 +350,7 @@ impl Session {
         };
         // Members that did not acknowledge a group update are unreachable.
         if purpose == Purpose::Update && !missing.is_empty() {
-            let mut fx = Effects::default();
+            let mut fx = self.effects();
             for name in &missing {
                 self.member_offline(ctx, name, false, &mut fx);
             }

@@ -24,7 +24,6 @@ use super::{Phase, Purpose, Session, Setup, mls};
 use crate::config::{MlsSettings, Retries, SessionConfig, SessionKind};
 use crate::event::{CloseReason, CompletionId, Event, MemberStatus, Role, SessionId};
 use crate::io::Ctx;
-use crate::reliable::Effects;
 use crate::wire::{self, Inbound, LEAVING_SESSION, TRUE_VALUE};
 
 /// Shortest retransmission interval accepted from a JoinRequest (guards against 0 ms).
@@ -360,7 +359,7 @@ impl Session {
             return;
         }
         self.control.clear();
-        let mut fx = Effects::default();
+        let mut fx = self.effects();
         self.sender.abort(&mut fx);
         self.apply(ctx, fx);
         self.liveness.disable();
@@ -441,7 +440,7 @@ impl Session {
         let online = update.new_state == ParticipantState::Online as i32;
         let epoch_matches = update.epoch == mls::announced_epoch(self.mls.as_ref());
         if !online {
-            let mut fx = Effects::default();
+            let mut fx = self.effects();
             self.member_offline(ctx, &subject, false, &mut fx);
             self.apply(ctx, fx);
         } else if epoch_matches {
