@@ -16,6 +16,10 @@
 # Every run is `slim-bench SLIM_BENCH_ARGS -e <node> --json --no-progress`; PYEXPR is a Python
 # expression over the run's JSON line, bound to `d`. Rounds default to 3. Prints one line per
 # BIN_DIR: its values in round order and their median (progress goes to stderr).
+#
+# Build each variant into its own CARGO_TARGET_DIR (or check the binaries differ): cargo
+# names workspace artifacts independently of the checkout's path, so building a second git
+# worktree into the same target directory can leave the first worktree's binary in place.
 set -euo pipefail
 
 usage() { sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2; }
