@@ -244,13 +244,16 @@ fn a_member_removed_by_a_group_update_stays_until_the_leave_request() {
     let member = sim.endpoints[2].name.clone();
     let update_acked = |s: &Sim| {
         let trace = s.trace.as_ref().unwrap();
-        let Some(update) = trace.iter().find(|t| kind(&t.message) == T::GroupUpdate) else {
+        let Some(update) = trace
+            .iter()
+            .find(|t| sim::kind(&t.message) == T::GroupUpdate)
+        else {
             return false;
         };
         let id = message_id(&update.message);
-        trace
-            .iter()
-            .any(|t| t.from == 2 && kind(&t.message) == T::GroupAck && message_id(&t.message) == id)
+        trace.iter().any(|t| {
+            t.from == 2 && sim::kind(&t.message) == T::GroupAck && message_id(&t.message) == id
+        })
     };
     assert!(sim.run_until(Duration::from_secs(30), |s| update_acked(s)));
     let closed = |s: &Sim| {
@@ -271,25 +274,14 @@ fn a_member_removed_by_a_group_update_stays_until_the_leave_request() {
     let trace = sim.trace.take().unwrap();
     let leave = trace
         .iter()
-        .position(|t| t.to == vec![2] && kind(&t.message) == T::LeaveRequest)
+        .position(|t| t.to == vec![2] && sim::kind(&t.message) == T::LeaveRequest)
         .expect("a LeaveRequest to the removed member");
     assert!(
         trace[leave..]
             .iter()
-            .any(|t| t.from == 2 && kind(&t.message) == T::LeaveReply),
+            .any(|t| t.from == 2 && sim::kind(&t.message) == T::LeaveReply),
         "answered"
     );
-}
-
-fn kind(message: &proto::Message) -> T {
-    match &message.message_type {
-        Some(MessageType::Publish(p)) => p
-            .session
-            .as_ref()
-            .and_then(|s| T::try_from(s.session_message_type).ok())
-            .unwrap_or(T::Unspecified),
-        _ => T::Unspecified,
-    }
 }
 
 fn message_id(message: &proto::Message) -> u32 {
@@ -407,6 +399,17 @@ fn answers_change_nothing(
 
 /// A `run_until` limit `seconds` from now (its limit counts from the start of the
 /// simulation, and these tests run long phases one after another).
+/// An application `org/ns/member1` the tests invite themselves.
+fn add_uninvited(sim: &mut Sim) -> usize {
+    sim.add(
+        "org/ns/member1",
+        101,
+        Unverified::new("p"),
+        None,
+        LayerConfig::default(),
+    )
+}
+
 fn within(sim: &Sim, seconds: u64) -> Duration {
     sim.elapsed() + Duration::from_secs(seconds)
 }
@@ -474,13 +477,7 @@ fn a_refused_channel_is_asked_again_with_new_ids_and_answers_to_the_old_ones_are
     // again with new ids; answers to the first pair (the other channel's, late, or repeated)
     // must neither start the second invite before its own answers nor fail it.
     let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 0, 10);
-    let member = sim.add(
-        "org/ns/member1",
-        101,
-        Unverified::new("p"),
-        None,
-        LayerConfig::default(),
-    );
+    let member = add_uninvited(&mut sim);
     sim.endpoints[0].hold_subscriptions = true;
     let invite = |sim: &mut Sim| {
         let now = sim.now;
@@ -535,13 +532,7 @@ fn answers_for_a_join_that_gave_up_do_not_reach_the_next_join_of_the_same_sessio
     // it joins the same session id and asks for new ids; the first join's answers arriving
     // now must not count for the second join, which waits for its own.
     let (mut sim, session) = group(NetConfig::perfect(), SessionConfig::group(), 0, 11);
-    let member = sim.add(
-        "org/ns/member1",
-        101,
-        Unverified::new("p"),
-        None,
-        LayerConfig::default(),
-    );
+    let member = add_uninvited(&mut sim);
     sim.endpoints[member].hold_subscriptions = true;
     let invite = |sim: &mut Sim| {
         let now = sim.now;

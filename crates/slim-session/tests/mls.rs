@@ -84,36 +84,28 @@ fn invite_and_check_mls_finished(sim: &mut Sim, session: SessionId, i: usize) {
     let trace = sim.trace.take().unwrap();
     let welcome = trace
         .iter()
-        .find(|t| kind(&t.message) == T::GroupWelcome)
+        .find(|t| sim::kind(&t.message) == T::GroupWelcome)
         .unwrap();
     let welcome_id = message_id(&welcome.message);
     assert!(trace.iter().any(|t| t.from == i
         && t.to == vec![0]
-        && kind(&t.message) == T::GroupAck
+        && sim::kind(&t.message) == T::GroupAck
         && message_id(&t.message) == welcome_id));
-    if let Some(update) = trace.iter().find(|t| kind(&t.message) == T::GroupUpdate) {
+    if let Some(update) = trace
+        .iter()
+        .find(|t| sim::kind(&t.message) == T::GroupUpdate)
+    {
         let update_id = message_id(&update.message);
         for earlier in 1..i {
             assert!(
                 trace.iter().any(|t| t.from == earlier
-                    && kind(&t.message) == T::GroupAck
+                    && sim::kind(&t.message) == T::GroupAck
                     && message_id(&t.message) == update_id),
                 "member {earlier} acknowledged the commit"
             );
         }
     } else {
         assert_eq!(i, 1, "a group update is sent once there are other members");
-    }
-}
-
-fn kind(message: &proto::Message) -> T {
-    match &message.message_type {
-        Some(MessageType::Publish(p)) => p
-            .session
-            .as_ref()
-            .and_then(|s| T::try_from(s.session_message_type).ok())
-            .unwrap_or(T::Unspecified),
-        _ => T::Unspecified,
     }
 }
 
@@ -175,7 +167,7 @@ fn payloads_are_encrypted_on_the_wire_and_readable_by_members() {
     let trace = sim.trace.take().unwrap();
     let data: Vec<_> = trace
         .iter()
-        .filter(|t| kind(&t.message) == T::Msg)
+        .filter(|t| sim::kind(&t.message) == T::Msg)
         .collect();
     assert!(!data.is_empty());
     for t in &data {
@@ -193,12 +185,12 @@ fn payloads_are_encrypted_on_the_wire_and_readable_by_members() {
                 !header.identity.is_empty(),
                 "identity token on every message"
             );
-            let command = kind(&t.message) as i32 >= T::DiscoveryRequest as i32;
+            let command = sim::kind(&t.message) as i32 >= T::DiscoveryRequest as i32;
             assert_eq!(
                 header.e2e_header_sig.is_some(),
                 command,
                 "{:?}",
-                kind(&t.message)
+                sim::kind(&t.message)
             );
         }
     }
@@ -261,7 +253,7 @@ fn a_removed_member_cannot_decrypt_later_messages() {
     assert!(
         trace
             .iter()
-            .any(|t| kind(&t.message) == T::Msg && t.to.contains(&3))
+            .any(|t| sim::kind(&t.message) == T::Msg && t.to.contains(&3))
     );
     // ... but it could not read it.
     assert_eq!(texts(&sim, 3, session), vec!["before"]);
