@@ -319,7 +319,6 @@ impl Session {
         }
     }
 
-    /// Asks the driver for more once the application has read enough of what it was given.
     /// Everything handed over was read and the reader waits for more: acknowledgements held
     /// for an answer that was not sent go out now. Before that, tasks woken by what was just
     /// read get a turn (an RPC reader dispatches to the handler or caller that answers): if
@@ -335,6 +334,7 @@ impl Session {
         }
     }
 
+    /// Asks the driver for more once the application has read enough of what it was given.
     fn after_receive(&self, rx: &mpsc::Receiver<Delivery>) {
         let shared = &self.inner.shared;
         if shared.starved.load(Ordering::SeqCst)
