@@ -11,12 +11,14 @@
 //!   frame's bytes without decoding them.
 //! - `names.rs`: `NameCache`, recent senders' names reused instead of parsed again.
 //! - `tokens.rs`: `TokenCache`, recent senders' identity tokens shared instead of copied.
+//! - `recent.rs`: `Recent`, the bounded round-robin array both caches keep their values in.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;
 mod frame;
 mod inbound;
 mod names;
+mod recent;
 #[cfg(test)]
 mod tests;
 mod tokens;

@@ -6,10 +6,12 @@
 //! nearly all of its traffic from a handful of names (its peers, its channels, itself), so
 //! the last few are kept: a received name whose key and strings equal a kept one is that
 //! name (a reference-count increment), and only a new name takes the full path. The cache is
-//! a small fixed array, so its memory is bounded whatever a peer sends.
+//! a small fixed array ([`Recent`]), so its memory is bounded whatever a peer sends.
 
 use slim_wire::frame::NameParts;
 use slim_wire::{InstanceId, Name, NameError, NameKey, proto};
+
+use super::recent::Recent;
 
 /// Names kept; enough for a moderator's busy group, small enough to scan.
 const SLOTS: usize = 16;
@@ -17,15 +19,14 @@ const SLOTS: usize = 16;
 /// The last names resolved, replaced round-robin.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
-    slots: Vec<Name>,
-    next: usize,
+    slots: Recent<Name, SLOTS>,
 }
 
 impl NameCache {
     /// [`Self::resolve`] of a name read from a frame's view (its key and strings as sent):
     /// a kept name without allocating, else the full path on the name rebuilt.
     pub fn resolve_parts(&mut self, (key, strings): NameParts<'_>) -> Result<Name, NameError> {
-        if let Some(known) = self.slots.iter().find(|known| {
+        if let Some(known) = self.slots.find(|known| {
             known.key() == key
                 && match (known.components(), strings) {
                     (Some(kept), Some(sent)) => kept.map(str::as_bytes) == sent,
@@ -71,18 +72,12 @@ impl NameCache {
         };
         if let Some(known) = self
             .slots
-            .iter()
             .find(|known| known.key() == key && same_strings(known, name.str_name.as_ref()))
         {
             return Ok(known.clone());
         }
         let resolved = Name::from_proto(name)?;
-        if self.slots.len() < SLOTS {
-            self.slots.push(resolved.clone());
-        } else if let Some(slot) = self.slots.get_mut(self.next) {
-            *slot = resolved.clone();
-            self.next = (self.next + 1) % SLOTS;
-        }
+        self.slots.keep(resolved.clone());
         Ok(resolved)
     }
 }

@@ -10,29 +10,25 @@
 
 use std::sync::Arc;
 
+use super::recent::Recent;
+
 /// Tokens kept: one per recent sender of a busy group, small enough to scan.
 const SLOTS: usize = 16;
 
 /// The last tokens seen, replaced round-robin.
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache {
-    slots: Vec<Arc<str>>,
-    next: usize,
+    slots: Recent<Arc<str>, SLOTS>,
 }
 
 impl TokenCache {
     /// `token` as a shared string: a kept one when equal, else a new one that is kept.
     pub fn share(&mut self, token: &str) -> Arc<str> {
-        if let Some(known) = self.slots.iter().find(|known| ***known == *token) {
+        if let Some(known) = self.slots.find(|known| ***known == *token) {
             return known.clone();
         }
         let shared: Arc<str> = Arc::from(token);
-        if self.slots.len() < SLOTS {
-            self.slots.push(shared.clone());
-        } else if let Some(slot) = self.slots.get_mut(self.next) {
-            *slot = shared.clone();
-            self.next = (self.next + 1) % SLOTS;
-        }
+        self.slots.keep(shared.clone());
         shared
     }
 }
