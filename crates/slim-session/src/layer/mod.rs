@@ -177,6 +177,7 @@ impl SessionLayer {
             mls,
             rng,
             config,
+            deadlines,
             ..
         } = self;
         let session = sessions.get_mut(&id)?;
@@ -190,9 +191,11 @@ impl SessionLayer {
             io,
         };
         let result = f(session, &mut ctx);
-        // Most messages leave the session's timer and routing as they were.
-        if !session.unchanged_for_layer() {
+        // With the session at hand: no second lookup for the common case of an open one.
+        if session.is_closed() {
             self.refresh(id);
+        } else {
+            reschedule(deadlines, session);
         }
         Some(result)
     }
@@ -209,7 +212,7 @@ impl SessionLayer {
         self.refresh(id);
     }
 
-    /// Updates timers and subscription routing of `id`, or forgets it when closed.
+    /// Updates the timer of `id`, or forgets it (timer, subscriptions, unread inbox) when closed.
     fn refresh(&mut self, id: SessionId) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
@@ -236,17 +239,7 @@ impl SessionLayer {
             }
             return;
         }
-        let next = session.next_timeout();
-        if next == session.scheduled() {
-            return;
-        }
-        if let Some(old) = session.scheduled() {
-            self.deadlines.remove(&(old, id));
-        }
-        if let Some(deadline) = next {
-            self.deadlines.insert((deadline, id));
-        }
-        session.set_scheduled(next);
+        reschedule(&mut self.deadlines, session);
     }
 
     fn keep_leftovers(&mut self, id: SessionId, inbox: VecDeque<Delivery>) {
@@ -663,6 +656,23 @@ impl SessionLayer {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines.first().map(|(t, _)| *t)
     }
+}
+
+/// Moves an open session's entry in the timer set to its next timeout, if that changed (most
+/// messages leave it as it was).
+fn reschedule(deadlines: &mut BTreeSet<(Instant, SessionId)>, session: &mut Session) {
+    let next = session.next_timeout();
+    if next == session.scheduled() {
+        return;
+    }
+    let id = session.id();
+    if let Some(old) = session.scheduled() {
+        deadlines.remove(&(old, id));
+    }
+    if let Some(deadline) = next {
+        deadlines.insert((deadline, id));
+    }
+    session.set_scheduled(next);
 }
 
 /// Command messages that expect a reply: a repeat means the reply may have been lost.

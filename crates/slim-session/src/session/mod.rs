@@ -599,12 +599,6 @@ impl Session {
         self.scheduled = at;
     }
 
-    /// True when the layer has nothing to update after this session handled something:
-    /// still open, and its next timeout is the one scheduled.
-    pub fn unchanged_for_layer(&self) -> bool {
-        !self.is_closed() && self.next_timeout() == self.scheduled
-    }
-
     /// Runs every timer due at `ctx.now`.
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         if self.is_closed() {
