@@ -16,7 +16,7 @@ mod rtt;
 mod sender;
 pub(crate) mod seq;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub(crate) use receiver::{Classification, DataReceiver, Received};
 pub(crate) use sender::{AppPayload, DataSender, Removal, SenderAddress};

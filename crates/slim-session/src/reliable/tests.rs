@@ -12,7 +12,7 @@ use crate::config::Retries;
 use crate::event::{CompletionError, CompletionId};
 use crate::wire::{Envelope, Inbound};
 
-fn name(s: &str, id: u128) -> Name {
+pub(crate) fn name(s: &str, id: u128) -> Name {
     Name::new("org", "ns", s).unwrap().with_id(InstanceId(id))
 }
 
@@ -268,7 +268,8 @@ fn receiver() -> DataReceiver {
     )
 }
 
-fn msg(from: &Name, id: u32) -> Inbound {
+/// A point-to-point data message from `from` with id `id` (its payload is the id).
+pub(crate) fn msg(from: &Name, id: u32) -> Inbound {
     let me = name("me", 1);
     let out = Envelope {
         source: from,

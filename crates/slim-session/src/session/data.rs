@@ -133,13 +133,7 @@ impl Session {
             if !reliable {
                 ctx.io.stats.unreliable_dropped += 1;
             } else if self.deferred.len() < ctx.config.window as usize {
-                if !self
-                    .deferred
-                    .iter()
-                    .any(|d| d.source == message.source && d.message_id == message.message_id)
-                {
-                    self.deferred.push_back(message);
-                }
+                self.deferred.push(message);
             } else {
                 ctx.io.stats.receive_overflow += 1;
             }
@@ -270,7 +264,7 @@ impl Session {
     pub fn recv(&mut self, ctx: &mut Ctx<'_>) -> Option<Delivery> {
         let delivery = self.inbox.pop_front()?;
         while !self.inbox_full(ctx) {
-            let Some(message) = self.deferred.pop_front() else {
+            let Some(message) = self.deferred.pop() else {
                 break;
             };
             self.on_data(ctx, message);

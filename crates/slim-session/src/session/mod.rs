@@ -19,6 +19,7 @@
 
 mod acks;
 mod data;
+mod deferred;
 mod lifecycle;
 mod liveness;
 mod membership;
@@ -126,7 +127,7 @@ pub(crate) struct Session {
     /// Messages (or losses) ready for the application.
     inbox: VecDeque<Delivery>,
     /// Received while the inbox was full; not acknowledged yet.
-    deferred: VecDeque<Inbound>,
+    deferred: deferred::Deferred,
     /// Acknowledgements waiting to share a write with what the session sends next.
     held_acks: acks::HeldAcks,
     /// The effect vectors of the last call, drained, kept for their capacity.
@@ -237,7 +238,7 @@ impl Session {
             ),
             mls,
             inbox: VecDeque::new(),
-            deferred: VecDeque::new(),
+            deferred: deferred::Deferred::default(),
             held_acks: acks::HeldAcks::default(),
             spare_effects: Effects::default(),
             tasks: None,
