@@ -154,6 +154,7 @@ fn rebuild(signed: &SignedMessage) -> proto::Message {
                 session_message_type: message_type as i32,
                 session_id: signed.session_id,
                 message_id: signed.message_id,
+                ..Default::default()
             }),
             msg: Some(proto::Content {
                 content_type: Some(proto::content::ContentType::CommandPayload(

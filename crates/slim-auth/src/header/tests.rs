@@ -44,6 +44,7 @@ fn control_message() -> proto::Message {
             session_message_type: proto::SessionMessageType::DiscoveryRequest as i32,
             session_id: 7,
             message_id: 99,
+            ..Default::default()
         });
         publish.msg = Some(proto::Content {
             content_type: Some(proto::content::ContentType::CommandPayload(

@@ -306,13 +306,17 @@ impl DataSender {
             session_type: self.address.session_type,
             session_id: self.address.session_id,
         };
-        envelope.app_routed(
+        let mut message = envelope.app_routed(
             SessionMessageType::Msg,
             id,
             &payload.payload_type,
             payload.blob.clone(),
             payload.metadata.clone(),
-        )
+        );
+        if self.reliable.is_some() && seq::is_sequential(id) {
+            message.set_takes_ack_ranges();
+        }
+        message
     }
 
     fn slot_mut(&mut self, id: u32) -> Option<&mut Slot> {
@@ -424,8 +428,30 @@ impl DataSender {
         }
     }
 
+    /// The most messages in flight (a range of acknowledged ids never spans more).
+    pub fn window(&self) -> u32 {
+        self.window
+    }
+
     /// An acknowledgement (MsgAck, or our receivers' ack of an RTX reply) from `from`.
+    #[cfg(test)]
     pub fn on_ack(&mut self, now: Instant, from: &Name, id: u32, fx: &mut Effects) {
+        self.ack_one(now, from, id, true, fx);
+    }
+
+    /// An acknowledgement of the ids `first` to `last` from `from`: a MsgAck (a range is our
+    /// extension: see `session/acks.rs`) or our receivers' ack of an RTX reply. Only the last id measures the round trip: the others waited
+    /// for it at the receiver.
+    pub fn on_acks(&mut self, now: Instant, from: &Name, first: u32, last: u32, fx: &mut Effects) {
+        let mut id = first;
+        while id != last {
+            self.ack_one(now, from, id, false, fx);
+            id = seq::next(id);
+        }
+        self.ack_one(now, from, last, true, fx);
+    }
+
+    fn ack_one(&mut self, now: Instant, from: &Name, id: u32, measure: bool, fx: &mut Effects) {
         let Some(slot) = self.slot_mut(id) else {
             return;
         };
@@ -434,7 +460,7 @@ impl DataSender {
         };
         slot.pending.swap_remove(pos);
         let sample = match (slot.retransmitted, slot.first_sent) {
-            (false, Some(sent)) => Some(now.saturating_duration_since(sent)),
+            (false, Some(sent)) if measure => Some(now.saturating_duration_since(sent)),
             _ => None,
         };
         let done = slot.pending.is_empty();

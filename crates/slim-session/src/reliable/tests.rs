@@ -256,6 +256,43 @@ fn an_unreachable_member_fails_only_what_it_did_not_ack() {
     assert_eq!(fx.completions, vec![(CompletionId(3), Ok(()))]);
 }
 
+#[test]
+fn a_range_acknowledges_each_of_its_ids_for_that_member_only() {
+    let now = Instant::now();
+    let mut s = sender(8, true);
+    let mut fx = Effects::default();
+    s.add_endpoint(now, name("a", 2), &mut fx);
+    s.add_endpoint(now, name("b", 3), &mut fx);
+    for n in 0..4 {
+        s.publish(now, payload(n), Some(CompletionId(u64::from(n))), &mut fx);
+    }
+    assert!(
+        fx.transmit.iter().all(|o| match &o.message.message_type {
+            Some(slim_wire::proto::message::MessageType::Publish(p)) =>
+                p.session.as_ref().is_some_and(|s| s.takes_ack_ranges),
+            _ => false,
+        }),
+        "reliable sequential data is marked"
+    );
+    let mut fx = Effects::default();
+    s.on_acks(now, &name("a", 2), 1, 3, &mut fx);
+    assert!(fx.completions.is_empty(), "b has acknowledged nothing");
+    s.on_acks(now, &name("b", 3), 2, 4, &mut fx);
+    assert_eq!(
+        fx.completions,
+        vec![(CompletionId(1), Ok(())), (CompletionId(2), Ok(()))],
+        "ids 2 and 3 have both acks; 1 waits for b, 4 for a"
+    );
+    let mut fx = Effects::default();
+    s.on_acks(now, &name("b", 3), 1, 1, &mut fx);
+    assert_eq!(fx.completions, vec![(CompletionId(0), Ok(()))]);
+    // Ids past what was sent are ignored; 4 completes once a acknowledges it.
+    let mut fx = Effects::default();
+    s.on_acks(now, &name("a", 2), 4, 7, &mut fx);
+    assert_eq!(fx.completions, vec![(CompletionId(3), Ok(()))]);
+    assert!(s.is_idle());
+}
+
 // ----- receiver --------------------------------------------------------------------------
 
 fn receiver() -> DataReceiver {

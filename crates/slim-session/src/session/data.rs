@@ -18,6 +18,7 @@ use rand::Rng;
 use slim_wire::proto::SessionMessageType as T;
 use slim_wire::{Name, proto};
 
+use super::acks::HeldAck;
 use super::{Phase, Session};
 use crate::config::SessionKind;
 use crate::error::PublishError;
@@ -168,19 +169,24 @@ impl Session {
     /// Acknowledges a newly accepted data message, holding the ack back briefly so it shares
     /// a write with what follows (see `acks.rs`).
     fn hold_ack(&mut self, ctx: &mut Ctx<'_>, message: &Inbound) {
-        let out = self.ack_for(message);
         let interval = self
             .config
             .reliability
             .map_or(Duration::ZERO, |r| r.interval);
         let delay = ctx.config.ack_delay.min(interval / 4);
         if delay.is_zero() {
-            self.send(ctx, out);
+            self.send_ack(ctx, message);
             return;
         }
+        let ack = HeldAck {
+            to: message.source.clone(),
+            id: message.message_id,
+            publish_to: message.flag(PUBLISH_TO),
+            ranged: message.takes_ack_ranges(),
+        };
         if self
             .held_acks
-            .hold(out, ctx.now + delay, ctx.config.ack_batch)
+            .hold(ack, ctx.now + delay, ctx.config.ack_batch)
         {
             self.flush_acks(ctx);
         }
@@ -194,9 +200,16 @@ impl Session {
         )
     }
 
-    /// Sends every held acknowledgement now.
+    /// Sends every held acknowledgement now, consecutive ids of a sender that takes ranges
+    /// as one (see `acks.rs`).
     pub fn flush_acks(&mut self, ctx: &mut Ctx<'_>) {
-        for ack in self.held_acks.take() {
+        for run in self.held_acks.take() {
+            let mut ack =
+                self.envelope(&run.to, 1)
+                    .empty_routed(T::MsgAck, run.last, run.publish_to);
+            if run.first != run.last {
+                ack.set_ack_range_first(run.first);
+            }
             self.send(ctx, ack);
         }
     }

@@ -505,8 +505,9 @@ impl Session {
             T::Msg | T::RtxReply => self.on_data(ctx, message),
             T::MsgAck => {
                 let mut fx = self.effects();
+                let (first, last) = message.acked_ids(self.sender.window());
                 self.sender
-                    .on_ack(ctx.now, &message.source, message.message_id, &mut fx);
+                    .on_acks(ctx.now, &message.source, first, last, &mut fx);
                 self.apply(ctx, fx);
             }
             T::RtxRequest => {

@@ -77,6 +77,8 @@ impl Inbound {
                     session_message_type: session.message_type,
                     session_id: session.session_id,
                     message_id: session.message_id,
+                    takes_ack_ranges: session.takes_ack_ranges,
+                    ack_range_first: session.ack_range_first,
                 }),
                 msg,
             })),

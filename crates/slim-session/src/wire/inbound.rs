@@ -152,6 +152,32 @@ impl Inbound {
         self.publish().and_then(|p| p.header.as_ref())
     }
 
+    fn session(&self) -> Option<&proto::SessionHeader> {
+        self.publish().and_then(|p| p.session.as_ref())
+    }
+
+    /// Data: its sender takes acknowledgement ranges (our extension; see `session/acks.rs`).
+    pub fn takes_ack_ranges(&self) -> bool {
+        self.session().is_some_and(|s| s.takes_ack_ranges)
+    }
+
+    /// MsgAck: the ids it acknowledges, first to last: one id unless it carries a range (our
+    /// extension). A range that does not end at the message id or is longer than `limit`
+    /// ids is not one we send: it counts for the message id only.
+    pub fn acked_ids(&self, limit: u32) -> (u32, u32) {
+        let last = self.message_id;
+        let first = self.session().map_or(0, |s| s.ack_range_first);
+        let sequential = super::MAX_PUBLISH_ID;
+        if first == 0 || last > sequential || first > sequential {
+            return (last, last);
+        }
+        let span = crate::reliable::seq::distance(first, last);
+        if span >= limit {
+            return (last, last);
+        }
+        (first, last)
+    }
+
     /// The sender's identity token as carried (unverified).
     pub fn identity(&self) -> &str {
         match &self.token {

@@ -130,6 +130,7 @@ impl Envelope<'_> {
                     session_message_type: kind as i32,
                     session_id: self.session_id,
                     message_id,
+                    ..proto::SessionHeader::default()
                 }),
                 msg: Some(proto::Content {
                     content_type: Some(content),
@@ -254,14 +255,34 @@ impl Outbound {
         }
     }
 
+    fn session_mut(&mut self) -> Option<&mut proto::SessionHeader> {
+        match &mut self.message.message_type {
+            Some(proto::message::MessageType::Publish(publish)) => publish.session.as_mut(),
+            _ => None,
+        }
+    }
+
     /// Changes the session message type (Msg → RtxReply).
     pub fn set_kind(&mut self, kind: SessionMessageType) {
-        if let Some(proto::message::MessageType::Publish(publish)) = &mut self.message.message_type
-            && let Some(session) = publish.session.as_mut()
-        {
+        if let Some(session) = self.session_mut() {
             session.session_message_type = kind as i32;
         }
         self.kind = kind;
+    }
+
+    /// Data: tells the receivers that this sender takes acknowledgement ranges (an extension
+    /// upstream does not know: see `session/acks.rs`).
+    pub fn set_takes_ack_ranges(&mut self) {
+        if let Some(session) = self.session_mut() {
+            session.takes_ack_ranges = true;
+        }
+    }
+
+    /// MsgAck: acknowledges every id from `first` to the message id (the extension).
+    pub fn set_ack_range_first(&mut self, first: u32) {
+        if let Some(session) = self.session_mut() {
+            session.ack_range_first = first;
+        }
     }
 
     /// The session message id.

@@ -101,6 +101,50 @@ fn empty_payload_messages_match_upstream_acks() {
 }
 
 #[test]
+fn an_ack_range_is_read_back_only_when_it_is_one_we_send() {
+    let (a, b) = (name("a", 1), name("b", 2));
+    let ack = |last: u32, first: u32| {
+        let mut out = envelope(&a, &b, 1).empty(T::MsgAck, last, false);
+        if first != 0 {
+            out.set_ack_range_first(first);
+        }
+        Inbound::parse(out.message).unwrap()
+    };
+    assert_eq!(ack(9, 0).acked_ids(512), (9, 9), "no range");
+    assert_eq!(ack(9, 3).acked_ids(512), (3, 9));
+    assert_eq!(
+        ack(1, MAX_PUBLISH_ID - 1).acked_ids(512),
+        (MAX_PUBLISH_ID - 1, 1),
+        "wraps"
+    );
+    assert_eq!(
+        ack(600, 1).acked_ids(512),
+        (600, 600),
+        "longer than the window"
+    );
+    assert_eq!(ack(3, 9).acked_ids(512), (3, 3), "backwards is a huge span");
+    assert_eq!(
+        ack(MAX_PUBLISH_ID + 5, 3).acked_ids(512),
+        (MAX_PUBLISH_ID + 5, MAX_PUBLISH_ID + 5)
+    );
+
+    let mut data = envelope(&a, &b, 1).app(
+        T::Msg,
+        4,
+        "msg",
+        Bytes::from_static(b"x"),
+        Default::default(),
+    );
+    assert!(
+        !Inbound::parse(data.message.clone())
+            .unwrap()
+            .takes_ack_ranges()
+    );
+    data.set_takes_ack_ranges();
+    assert!(Inbound::parse(data.message).unwrap().takes_ack_ranges());
+}
+
+#[test]
 fn application_messages_keep_type_blob_and_metadata() {
     let (a, b) = (name("a", 1), name("b", 2));
     let metadata = std::collections::HashMap::from([("k".to_owned(), "v".to_owned())]);

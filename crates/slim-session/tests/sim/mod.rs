@@ -136,6 +136,13 @@ pub struct Sim {
     pub delivered: u64,
     /// Largest number of messages ever in flight on the network at once.
     pub max_in_flight: usize,
+    /// Endpoints whose messages cross an upstream node, which drops the session-header
+    /// fields it does not know (our extensions).
+    pub via_upstream: HashSet<usize>,
+    /// Messages due at the same instant all reach their layers before anyone reads, as a
+    /// driver hands the layer a whole read batch before its application runs. Off: each
+    /// message is read (and its held ack flushed) before the next arrives.
+    pub batched: bool,
 }
 
 /// Wall-clock anchor for tokens: a fixed date, so runs are reproducible.
@@ -161,6 +168,8 @@ impl Sim {
             round_robin: 0,
             delivered: 0,
             max_in_flight: 0,
+            via_upstream: HashSet::new(),
+            batched: false,
         }
     }
 
@@ -281,8 +290,16 @@ impl Sim {
         matches
     }
 
-    fn route(&mut self, from: usize, bytes: Vec<u8>) {
-        let message = proto::Message::decode(bytes.as_slice()).expect("a frame decodes");
+    fn route(&mut self, from: usize, mut bytes: Vec<u8>) {
+        let mut message = proto::Message::decode(bytes.as_slice()).expect("a frame decodes");
+        if self.via_upstream.contains(&from)
+            && let Some(MessageType::Publish(publish)) = &mut message.message_type
+            && let Some(session) = publish.session.as_mut()
+        {
+            session.takes_ack_ranges = false;
+            session.ack_range_first = 0;
+            bytes = message.encode_to_vec();
+        }
         let targets = self.targets(from, &message);
         if let Some(trace) = self.trace.as_mut() {
             trace.push(Traced {
@@ -497,7 +514,9 @@ impl Sim {
                 Ok(frame) => self.endpoints[to].layer.handle_frame(now, frame),
                 Err(error) => panic!("the layer sent an invalid frame: {error}"),
             }
-            self.flush_one(to);
+            if !self.batched {
+                self.flush_one(to);
+            }
         }
         for index in 0..self.endpoints.len() {
             if !self.endpoints[index].alive {

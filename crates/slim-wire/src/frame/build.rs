@@ -94,12 +94,7 @@ fn write_publish(
         body_content,
         header: Some(header_view),
         subscription_id: 0,
-        session: Some(SessionInfo {
-            session_type: session.session_type,
-            message_type: session.session_message_type,
-            session_id: session.session_id,
-            message_id: session.message_id,
-        }),
+        session: Some(SessionInfo::of(session)),
     }
 }
 

@@ -170,7 +170,7 @@ pub(crate) struct HeaderView {
     replaced_len: usize,
 }
 
-/// Session header of a publish, decoded (it is four integers).
+/// Session header of a publish, decoded (it is a handful of integers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionInfo {
     /// `SessionType` as its wire value.
@@ -181,6 +181,24 @@ pub struct SessionInfo {
     pub session_id: u32,
     /// Message id within the session.
     pub message_id: u32,
+    /// Extension: the sender of this data message takes acknowledgement ranges.
+    pub takes_ack_ranges: bool,
+    /// Extension: the first id an acknowledgement covers (0: only `message_id`).
+    pub ack_range_first: u32,
+}
+
+impl SessionInfo {
+    /// The view of an encoded session header.
+    pub fn of(session: &proto::SessionHeader) -> Self {
+        SessionInfo {
+            session_type: session.session_type,
+            message_type: session.session_message_type,
+            session_id: session.session_id,
+            message_id: session.message_id,
+            takes_ack_ranges: session.takes_ack_ranges,
+            ack_range_first: session.ack_range_first,
+        }
+    }
 }
 
 /// A name as carried in a frame: its routing key and, when sent, the bytes of its three

@@ -363,6 +363,18 @@ fn parse_session(buf: &[u8], span: Span) -> Result<SessionInfo, FrameError> {
     for field in Fields::new(buf, span.start as usize, span.end as usize) {
         let field = field?;
         let number = field.number;
+        // Our extensions are read leniently: upstream does not know them, so a value it would
+        // forward must never make us refuse the message. Anything unexpected reads as absent.
+        match number {
+            48 => info.takes_ack_ranges = field.varint().is_some_and(|v| v != 0),
+            49 => {
+                info.ack_range_first = field
+                    .varint()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0)
+            }
+            _ => {}
+        }
         if !(1..=4).contains(&number) {
             continue;
         }

@@ -71,6 +71,7 @@ fn publish(content: Option<proto::Content>, metadata: HashMap<String, String>) -
             session_message_type: 1,
             session_id: 5,
             message_id: 9,
+            ..Default::default()
         });
     }
     message.metadata = metadata;

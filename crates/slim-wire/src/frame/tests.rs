@@ -37,6 +37,8 @@ fn sample_publish() -> proto::Message {
             session_message_type: 5,
             session_id: 77,
             message_id: 12,
+            takes_ack_ranges: true,
+            ack_range_first: 3,
         });
     }
     message
@@ -78,7 +80,9 @@ fn accessors_agree_with_prost() {
             session_type: 1,
             message_type: 5,
             session_id: 77,
-            message_id: 12
+            message_id: 12,
+            takes_ack_ranges: true,
+            ack_range_first: 3,
         })
     );
     assert_eq!(frame.decode().unwrap(), message);
@@ -387,4 +391,56 @@ proptest! {
 #[test]
 fn a_frame_is_one_pointer() {
     assert_eq!(std::mem::size_of::<Frame>(), std::mem::size_of::<usize>());
+}
+
+/// A publish whose session header carries our extension fields in shapes we never send, as
+/// a future upstream field with the same number might.
+#[derive(Clone, PartialEq, prost::Message)]
+struct OddSession {
+    #[prost(int32, tag = "1")]
+    session_type: i32,
+    #[prost(int32, tag = "2")]
+    message_type: i32,
+    #[prost(uint32, tag = "4")]
+    message_id: u32,
+    #[prost(bytes = "vec", tag = "48")]
+    not_a_flag: Vec<u8>,
+    #[prost(uint64, tag = "49")]
+    too_big: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct OddPublish {
+    #[prost(message, optional, tag = "1")]
+    header: Option<proto::SlimHeader>,
+    #[prost(message, optional, tag = "2")]
+    session: Option<OddSession>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct OddMessage {
+    #[prost(message, optional, tag = "3")]
+    publish: Option<OddPublish>,
+}
+
+#[test]
+fn extension_fields_in_unexpected_shapes_read_as_absent_and_the_frame_still_routes() {
+    let header = header_of(&sample_publish()).clone();
+    let odd = OddMessage {
+        publish: Some(OddPublish {
+            header: Some(header),
+            session: Some(OddSession {
+                session_type: 1,
+                message_type: 3,
+                message_id: 9,
+                not_a_flag: b"?".to_vec(),
+                too_big: u64::MAX,
+            }),
+        }),
+    };
+    let frame = Frame::parse(Bytes::from(odd.encode_to_vec())).expect("routable");
+    let session = frame.session().unwrap();
+    assert_eq!((session.message_type, session.message_id), (3, 9));
+    assert!(!session.takes_ack_ranges);
+    assert_eq!(session.ack_range_first, 0);
 }

@@ -102,12 +102,7 @@ impl PublishTemplate {
                 body_content,
                 header: Some(shifted(&self.view, header_at)),
                 subscription_id: 0,
-                session: Some(SessionInfo {
-                    session_type: session.session_type,
-                    message_type: session.session_message_type,
-                    session_id: session.session_id,
-                    message_id: session.message_id,
-                }),
+                session: Some(SessionInfo::of(session)),
             }),
         })
     }
@@ -118,13 +113,15 @@ impl PublishTemplate {
 // bytes are the same (proto3: zero and empty fields omitted, enums as sign-extended int32),
 // which the tests check against `Frame::build` for arbitrary messages.
 
-/// The session header's fields, as `(number, varint value)`.
-fn session_fields(session: &proto::SessionHeader) -> [(u32, u64); 4] {
+/// The session header's fields, as `(number, varint value)`, in field order (as prost).
+fn session_fields(session: &proto::SessionHeader) -> [(u32, u64); 6] {
     [
         (1, i64::from(session.session_type) as u64),
         (2, i64::from(session.session_message_type) as u64),
         (3, u64::from(session.session_id)),
         (4, u64::from(session.message_id)),
+        (48, u64::from(session.takes_ack_ranges)),
+        (49, u64::from(session.ack_range_first)),
     ]
 }
 

@@ -125,12 +125,18 @@ prop_compose! {
             prop_oneof![0i32..22, any::<i32>()],
             arb_u64(),
             arb_u64(),
+            any::<bool>(),
+            prop_oneof![Just(0u32), any::<u32>()],
         )
-            .prop_map(|(session_type, kind, session_id, message_id)| proto::SessionHeader {
-                session_type,
-                session_message_type: kind,
-                session_id: session_id as u32,
-                message_id: message_id as u32,
+            .prop_map(|(session_type, kind, session_id, message_id, ranges, first)| {
+                proto::SessionHeader {
+                    session_type,
+                    session_message_type: kind,
+                    session_id: session_id as u32,
+                    message_id: message_id as u32,
+                    takes_ack_ranges: ranges,
+                    ack_range_first: first,
+                }
             })),
         msg in arb_content(),
         metadata in proptest::collection::hash_map("[A-Z_]{1,6}", "[a-z]{0,4}", 0..3),
