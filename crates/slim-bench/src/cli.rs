@@ -272,6 +272,10 @@ pub struct SessionArgs {
     /// default: the client's default, 512).
     #[arg(long)]
     pub window: Option<u32>,
+    /// Set `TCP_QUICKACK` after every read on the applications' links (the client's
+    /// `tcp_quickack`: worth it toward upstream's node, which leaves Nagle on).
+    #[arg(long)]
+    pub tcp_quickack: bool,
     /// Shared secret the applications identify with (at least 32 bytes).
     #[arg(long, default_value = "slim-bench-shared-secret-of-32-bytes!")]
     pub secret: String,

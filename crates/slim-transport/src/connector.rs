@@ -1,4 +1,4 @@
-//! How a link dials: TCP (with `TCP_NODELAY` and keepalive) or a Unix socket, then TLS when
+//! How a link dials: TCP (with `TCP_NODELAY`, keepalive and optionally `TCP_QUICKACK`) or a Unix socket, then TLS when
 //! configured, with the same rustls setup as the server side (and `insecure_skip_verify`).
 
 use std::io;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::io::{ClientIo, Conn, tune_tcp};
+use crate::io::{ClientIo, Conn, QuickAck, tune_tcp};
 
 /// What to connect to.
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub(crate) struct Connector {
     pub(crate) target: Target,
     pub(crate) tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     pub(crate) tcp_keepalive: Option<Duration>,
+    /// `TCP_QUICKACK` after every read (see `ClientConfig::tcp_quickack`).
+    pub(crate) tcp_quickack: bool,
 }
 
 impl Connector {
@@ -30,7 +32,11 @@ impl Connector {
             Target::Tcp { host, port } => {
                 let stream = TcpStream::connect((host.as_str(), *port)).await?;
                 tune_tcp(&stream, self.tcp_keepalive)?;
-                Conn::Tcp(stream)
+                if self.tcp_quickack {
+                    Conn::TcpQuickAck(QuickAck(stream))
+                } else {
+                    Conn::Tcp(stream)
+                }
             }
             Target::Unix(path) => Conn::Unix(UnixStream::connect(path).await?),
         };

@@ -3,7 +3,8 @@
 //!
 //! Every TCP socket, accepted or dialed, has `TCP_NODELAY` set: a link carries many small
 //! frames and the writer already batches them, so Nagle's algorithm only adds delay (upstream
-//! leaves it on and pays up to tens of milliseconds per round trip for it).
+//! leaves it on and pays up to tens of milliseconds per round trip for it). A dialed socket
+//! can also acknowledge every segment at once ([`QuickAck`]), for peers that leave Nagle on.
 
 use std::io;
 use std::pin::Pin;
@@ -55,9 +56,76 @@ macro_rules! delegate_io {
 #[derive(Debug)]
 pub(crate) enum Conn {
     Tcp(TcpStream),
+    /// A dialed TCP socket that acknowledges every segment at once.
+    TcpQuickAck(QuickAck),
     Unix(UnixStream),
 }
-delegate_io!(Conn { Tcp, Unix });
+delegate_io!(Conn {
+    Tcp,
+    TcpQuickAck,
+    Unix
+});
+
+/// A TCP stream that turns `TCP_QUICKACK` on again after every read that returned data.
+///
+/// Linux leaves quick-ack mode by itself once it sees an interactive exchange and then
+/// delays ACKs again, so one `setsockopt` at connect time is not enough: it goes after each
+/// read. The point is a peer with Nagle's algorithm on (upstream's node), whose next small
+/// write waits for our ACK of the previous one.
+#[derive(Debug)]
+pub(crate) struct QuickAck(pub(crate) TcpStream);
+
+impl QuickAck {
+    fn acknowledge_now(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            // Best effort: a failure only leaves the kernel's default (delayed ACKs).
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+    }
+}
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.0).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.acknowledge_now();
+        }
+        read
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
 
 /// An accepted connection as the HTTP/2 server reads it.
 #[derive(Debug)]

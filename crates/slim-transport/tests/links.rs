@@ -229,3 +229,30 @@ async fn an_unread_link_stops_its_sender_instead_of_buffering_without_bound() {
         "{accepted_frames} frames buffered"
     );
 }
+
+#[tokio::test]
+async fn a_quick_ack_link_carries_frames_both_ways() {
+    let mut server = TestServer::plain().await;
+    let config = ClientConfig {
+        tcp_quickack: true,
+        ..ClientConfig::with_endpoint(&server.endpoint)
+    };
+    let mut client = dial_edge(&config, &node("client")).await;
+    let mut accepted = server.accept().await;
+    // Ping-pong: each side's small write waits for the other's answer, the exchange a
+    // quick-ack socket exists for.
+    for _ in 0..50 {
+        client
+            .sender
+            .send(OutFrame::as_is(publish(b"ping")))
+            .await
+            .unwrap();
+        assert_eq!(payload_of(&accepted.receiver.recv().await.unwrap()), "ping");
+        accepted
+            .sender
+            .send(OutFrame::as_is(publish(b"pong")))
+            .await
+            .unwrap();
+        assert_eq!(payload_of(&client.receiver.recv().await.unwrap()), "pong");
+    }
+}

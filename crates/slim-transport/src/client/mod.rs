@@ -167,6 +167,7 @@ pub async fn dial(
         target,
         tls,
         tcp_keepalive: Some(config.keepalive.tcp_keepalive),
+        tcp_quickack: config.tcp_quickack,
     };
     let io = tokio::time::timeout(config.connect_timeout, connector.connect())
         .await

@@ -363,6 +363,13 @@ pub struct ClientConfig {
     pub queue_capacity: usize,
     /// HTTP/2 tuning.
     pub http2: Http2Config,
+    /// Acknowledge every received TCP segment at once (`TCP_QUICKACK` after each read; Linux
+    /// only, ignored elsewhere). Turn it on to reach upstream's node: it leaves Nagle's
+    /// algorithm on, so each small write it makes waits until we acknowledge the one before,
+    /// and a delayed ACK holds that up for tens of milliseconds (a reliable session round
+    /// trip through it: p99 42 ms off, 0.3–0.4 ms on; `docs/benchmarks.md`, stop 14). Costs
+    /// one system call per read, for nothing toward our node. Default false.
+    pub tcp_quickack: bool,
 }
 
 impl Default for ClientConfig {
@@ -381,6 +388,7 @@ impl Default for ClientConfig {
             max_frame_size: 4,
             queue_capacity: 512,
             http2: Http2Config::default(),
+            tcp_quickack: false,
         }
     }
 }

@@ -21,6 +21,12 @@ fn an_endpoint_alone_is_a_complete_server_entry() {
 }
 
 #[test]
+fn quick_acks_are_off_unless_asked_for() {
+    assert!(!ClientConfig::default().tcp_quickack);
+    assert!(client("{endpoint: 'http://a:1', tcp_quickack: true}").tcp_quickack);
+}
+
+#[test]
 fn server_tls_needs_a_source_unless_insecure() {
     assert!(!server("{endpoint: 'a:1', tls: {insecure: true}}").tls_enabled());
     let err = server("{endpoint: 'a:1', tls: {}}").validate().unwrap_err();

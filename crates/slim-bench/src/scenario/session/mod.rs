@@ -55,6 +55,7 @@ struct Setup {
     mls: bool,
     secret: String,
     window: Option<u32>,
+    tcp_quickack: bool,
 }
 
 impl Setup {
@@ -68,6 +69,7 @@ impl Setup {
             mls: args.mls,
             secret: args.secret.clone(),
             window: args.window,
+            tcp_quickack: args.tcp_quickack,
         }
     }
 
@@ -104,6 +106,7 @@ impl Setup {
         if let Some(window) = self.window {
             config.layer.window = window;
         }
+        config.link.tcp_quickack = self.tcp_quickack;
         App::builder(Self::name(run, role)?)
             .shared_secret(self.secret.clone())
             .config(config)
