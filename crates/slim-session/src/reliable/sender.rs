@@ -440,8 +440,8 @@ impl DataSender {
     }
 
     /// An acknowledgement of the ids `first` to `last` from `from`: a MsgAck (a range is our
-    /// extension: see `session/acks.rs`) or our receivers' ack of an RTX reply. Only the last id measures the round trip: the others waited
-    /// for it at the receiver.
+    /// extension: see `session/acks.rs`) or our receivers' ack of an RTX reply. Only the last
+    /// id measures the round trip: the others waited for it at the receiver.
     pub fn on_acks(&mut self, now: Instant, from: &Name, first: u32, last: u32, fx: &mut Effects) {
         let mut id = first;
         while id != last {
