@@ -154,6 +154,13 @@ impl GroupChannel {
             let Some(received) = received else {
                 break End::Failed(Status::unavailable("the group session ended"));
             };
+            // Past the deadline nothing more is gathered, even if the timer has not been
+            // served yet (a busy runtime, or both ready in one poll). Above all, a member's
+            // own DEADLINE_EXCEEDED for this call (its deadline is ours, from the wire) is
+            // no answer, not a failure: it must not win the race against our timer.
+            if tokio::time::Instant::now() >= deadline.local {
+                break End::Deadline;
+            }
             if let Some(end) = gather.on_frame::<C>(received) {
                 break end;
             }
