@@ -272,10 +272,11 @@ pub struct SessionArgs {
     /// default: the client's default, 512).
     #[arg(long)]
     pub window: Option<u32>,
-    /// Set `TCP_QUICKACK` after every read on the applications' links (the client's
-    /// `tcp_quickack`: worth it toward upstream's node, which leaves Nagle on).
-    #[arg(long)]
-    pub tcp_quickack: bool,
+    /// When the applications' links set `TCP_QUICKACK` after every read (the client's
+    /// `tcp_quickack`): `auto` toward a node that does not announce `TCP_NODELAY`
+    /// (upstream's), or always, or never.
+    #[arg(long, value_enum, default_value_t = QuickAckArg::Auto)]
+    pub tcp_quickack: QuickAckArg,
     /// Shared secret the applications identify with (at least 32 bytes).
     #[arg(long, default_value = "slim-bench-shared-secret-of-32-bytes!")]
     pub secret: String,
@@ -284,6 +285,27 @@ pub struct SessionArgs {
     pub request_timeout: Duration,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// `--tcp-quickack` values (see `slim_client::QuickAck`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuickAckArg {
+    /// Until the node announces `TCP_NODELAY`.
+    Auto,
+    /// On every read.
+    Always,
+    /// Never (the kernel's delayed ACKs).
+    Never,
+}
+
+impl From<QuickAckArg> for slim_client::QuickAck {
+    fn from(arg: QuickAckArg) -> Self {
+        match arg {
+            QuickAckArg::Auto => slim_client::QuickAck::Auto,
+            QuickAckArg::Always => slim_client::QuickAck::Always,
+            QuickAckArg::Never => slim_client::QuickAck::Never,
+        }
+    }
 }
 
 /// What the `session` scenario measures.

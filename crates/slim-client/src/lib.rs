@@ -75,4 +75,6 @@ pub use slim_session::{
     MessageError, MlsSettings, ParticipantInfo, Payload, Retries, Role, SessionConfig, SessionId,
     SessionInfo, SessionKind, Stats,
 };
+/// The link settings of [`AppConfig::link`].
+pub use slim_transport::{ClientConfig, QuickAck};
 pub use slim_wire::{InstanceId, Name};

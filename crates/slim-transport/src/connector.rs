@@ -8,7 +8,8 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::io::{ClientIo, Conn, QuickAck, tune_tcp};
+use crate::config::QuickAck;
+use crate::io::{ClientIo, Conn, QuickAckSwitch, tune_tcp};
 
 /// What to connect to.
 #[derive(Debug, Clone)]
@@ -23,22 +24,20 @@ pub(crate) struct Connector {
     pub(crate) tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     pub(crate) tcp_keepalive: Option<Duration>,
     /// `TCP_QUICKACK` after every read (see `ClientConfig::tcp_quickack`).
-    pub(crate) tcp_quickack: bool,
+    pub(crate) tcp_quickack: QuickAck,
 }
 
 impl Connector {
-    pub(crate) async fn connect(self) -> io::Result<ClientIo> {
-        let conn = match &self.target {
+    /// Connects; a TCP connection also gives its quick-ack switch, for the negotiation.
+    pub(crate) async fn connect(self) -> io::Result<(ClientIo, Option<QuickAckSwitch>)> {
+        let (conn, quickack) = match &self.target {
             Target::Tcp { host, port } => {
                 let stream = TcpStream::connect((host.as_str(), *port)).await?;
                 tune_tcp(&stream, self.tcp_keepalive)?;
-                if self.tcp_quickack {
-                    Conn::TcpQuickAck(QuickAck(stream))
-                } else {
-                    Conn::Tcp(stream)
-                }
+                let (conn, switch) = Conn::tcp(stream, self.tcp_quickack);
+                (conn, Some(switch))
             }
-            Target::Unix(path) => Conn::Unix(UnixStream::connect(path).await?),
+            Target::Unix(path) => (Conn::Unix(UnixStream::connect(path).await?), None),
         };
         let io = match self.tls {
             None => ClientIo::Plain(conn),
@@ -46,6 +45,6 @@ impl Connector {
                 ClientIo::Tls(Box::new(connector.connect(name, conn).await?))
             }
         };
-        Ok(io)
+        Ok((io, quickack))
     }
 }

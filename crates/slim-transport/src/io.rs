@@ -3,16 +3,20 @@
 //!
 //! Every TCP socket, accepted or dialed, has `TCP_NODELAY` set: a link carries many small
 //! frames and the writer already batches them, so Nagle's algorithm only adds delay (upstream
-//! leaves it on and pays up to tens of milliseconds per round trip for it). A dialed socket
-//! can also acknowledge every segment at once ([`QuickAck`]), for peers that leave Nagle on.
+//! leaves it on and pays up to tens of milliseconds per round trip for it). A socket can also
+//! acknowledge every segment at once ([`QuickAckStream`]), for peers that leave Nagle on.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+
+use crate::config::QuickAck;
 
 /// Sets `TCP_NODELAY` and, when given, TCP keepalive.
 pub(crate) fn tune_tcp(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<()> {
@@ -87,8 +91,8 @@ macro_rules! forward_write {
 #[derive(Debug)]
 pub(crate) enum Conn {
     Tcp(TcpStream),
-    /// A dialed TCP socket that acknowledges every segment at once.
-    TcpQuickAck(QuickAck),
+    /// A TCP socket that may acknowledge every segment at once.
+    TcpQuickAck(QuickAckStream),
     Unix(UnixStream),
 }
 delegate_io!(Conn {
@@ -97,26 +101,77 @@ delegate_io!(Conn {
     Unix
 });
 
-/// A TCP stream that turns `TCP_QUICKACK` on again after every read that returned data.
+impl Conn {
+    /// A TCP socket as `mode` wants it, and the switch that the link negotiation settles
+    /// (see [`QuickAckSwitch::settle`]).
+    pub(crate) fn tcp(stream: TcpStream, mode: QuickAck) -> (Conn, QuickAckSwitch) {
+        let switch = QuickAckSwitch::new(mode);
+        let conn = match mode {
+            QuickAck::Never => Conn::Tcp(stream),
+            QuickAck::Auto | QuickAck::Always => Conn::TcpQuickAck(QuickAckStream {
+                stream,
+                switch: switch.clone(),
+            }),
+        };
+        (conn, switch)
+    }
+}
+
+/// Whether a connection's socket acknowledges every segment at once, shared between the
+/// socket (which reads it on every read) and the link negotiation (which settles it).
+#[derive(Debug, Clone)]
+pub(crate) struct QuickAckSwitch {
+    mode: QuickAck,
+    on: Arc<AtomicBool>,
+}
+
+impl QuickAckSwitch {
+    fn new(mode: QuickAck) -> Self {
+        QuickAckSwitch {
+            mode,
+            on: Arc::new(AtomicBool::new(mode != QuickAck::Never)),
+        }
+    }
+
+    /// Settles the switch once the peer has said whether it writes with `TCP_NODELAY`:
+    /// in `auto` mode such a peer gains nothing from quick acknowledgements, so they stop.
+    /// Returns whether the socket goes on acknowledging at once.
+    pub(crate) fn settle(&self, peer_nodelay: bool) -> bool {
+        if self.mode == QuickAck::Auto && peer_nodelay {
+            self.on.store(false, Ordering::Relaxed);
+        }
+        self.is_on()
+    }
+
+    fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+}
+
+/// A TCP stream that turns `TCP_QUICKACK` on again after every read that returned data,
+/// while its switch is on.
 ///
 /// Linux leaves quick-ack mode by itself once it sees an interactive exchange and then
 /// delays ACKs again, so one `setsockopt` at connect time is not enough: it goes after each
-/// read. The point is a peer with Nagle's algorithm on (upstream's node), whose next small
-/// write waits for our ACK of the previous one.
+/// read. The point is a peer with Nagle's algorithm on (upstream's node and applications),
+/// whose next small write waits for our ACK of the previous one.
 #[derive(Debug)]
-pub(crate) struct QuickAck(pub(crate) TcpStream);
+pub(crate) struct QuickAckStream {
+    stream: TcpStream,
+    switch: QuickAckSwitch,
+}
 
-impl QuickAck {
+impl QuickAckStream {
     fn acknowledge_now(&self) {
         #[cfg(target_os = "linux")]
-        {
+        if self.switch.is_on() {
             // Best effort: a failure only leaves the kernel's default (delayed ACKs).
-            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+            let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
         }
     }
 }
 
-impl AsyncRead for QuickAck {
+impl AsyncRead for QuickAckStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -124,7 +179,7 @@ impl AsyncRead for QuickAck {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let read = Pin::new(&mut this.0).poll_read(cx, buf);
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             this.acknowledge_now();
         }
@@ -132,7 +187,7 @@ impl AsyncRead for QuickAck {
     }
 }
 
-forward_write!(QuickAck, 0);
+forward_write!(QuickAckStream, stream);
 
 /// An accepted connection as the HTTP/2 server reads it.
 #[derive(Debug)]
@@ -146,11 +201,12 @@ delegate_io!(ServerIo { Plain, Tls });
 #[derive(Debug, Clone)]
 pub struct RemoteAddr(pub String);
 
-/// An accepted connection and where it came from.
+/// An accepted connection, where it came from, and (TCP) its quick-ack switch.
 #[derive(Debug)]
 pub(crate) struct AcceptedIo {
     pub(crate) io: ServerIo,
     pub(crate) remote: RemoteAddr,
+    pub(crate) quickack: Option<QuickAckSwitch>,
 }
 
 impl AsyncRead for AcceptedIo {
@@ -172,3 +228,26 @@ pub(crate) enum ClientIo {
     Tls(Box<tokio_rustls::client::TlsStream<Conn>>),
 }
 delegate_io!(ClientIo { Plain, Tls });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_quick_acks_stop_only_for_a_peer_that_announces_nodelay() {
+        let settled = |mode, nodelay| QuickAckSwitch::new(mode).settle(nodelay);
+        assert!(
+            settled(QuickAck::Auto, false),
+            "upstream peer: keep acknowledging at once"
+        );
+        assert!(
+            !settled(QuickAck::Auto, true),
+            "our peer: back to delayed ACKs"
+        );
+        assert!(settled(QuickAck::Always, true));
+        assert!(!settled(QuickAck::Never, false));
+        // Before the negotiation, `auto` acknowledges at once (the exchange itself may
+        // cross a Nagle peer).
+        assert!(QuickAckSwitch::new(QuickAck::Auto).is_on());
+    }
+}

@@ -59,7 +59,7 @@ pub mod server;
 #[cfg(feature = "runtime")]
 pub mod tls;
 
-pub use config::{ClientConfig, ServerConfig};
+pub use config::{ClientConfig, QuickAck, ServerConfig};
 pub use local::LocalNode;
 pub use negotiate::ConnectionType;
 

@@ -14,6 +14,7 @@ use tokio_stream::Stream;
 use crate::codec::MacSlot;
 use crate::http2::adopt::ConnectionHandle;
 use crate::http2::grpc::GrpcRecv;
+use crate::io::QuickAckSwitch;
 use crate::mac::{InboundMac, MacError};
 use crate::metrics;
 use crate::negotiate::{ConnectionType, Negotiated, PeerInfo};
@@ -45,6 +46,9 @@ pub struct LinkInfo {
     pub signed: bool,
     /// True when the key is hybrid (X25519 + ML-KEM-768).
     pub hybrid: bool,
+    /// True when this end acknowledges every TCP segment at once (`tcp_quickack`: always,
+    /// or `auto` toward a peer that did not announce `TCP_NODELAY`).
+    pub quick_acks: bool,
 }
 
 /// A negotiated link.
@@ -61,19 +65,33 @@ pub struct Link {
     pub connection: Option<ConnectionHandle>,
 }
 
+/// The connection a link was negotiated on, as seen from this end.
+pub(crate) struct Socket<'a> {
+    /// Which end opened it.
+    pub(crate) direction: Direction,
+    /// Remote address or endpoint, for logs.
+    pub(crate) remote: String,
+    /// Its quick-ack switch (TCP only), settled by the negotiation's outcome.
+    pub(crate) quickack: Option<&'a QuickAckSwitch>,
+}
+
 impl Link {
     /// Assembles a freshly negotiated link: publishes the MAC key to the frame signer, sets
-    /// up the checks of received frames (`strict`: a missing MAC drops the frame), and logs
-    /// the link with who is on the other end.
+    /// up the checks of received frames (`strict`: a missing MAC drops the frame), settles
+    /// the socket's quick acknowledgements, and logs the link with who is on the other end.
     pub(crate) fn negotiated(
         negotiated: Negotiated,
         strict: bool,
         slot: &MacSlot,
         inbound: GrpcRecv,
         sender: LinkSender,
-        direction: Direction,
-        remote: String,
+        socket: Socket<'_>,
     ) -> Link {
+        let Socket {
+            direction,
+            remote,
+            quickack,
+        } = socket;
         if let Some(key) = &negotiated.mac_key {
             slot.install(key.clone());
         }
@@ -83,6 +101,7 @@ impl Link {
             negotiated.connection_type,
         );
         let receiver = LinkReceiver::new(inbound, mac, negotiated.link_id.clone());
+        let quick_acks = quickack.is_some_and(|switch| switch.settle(negotiated.peer.nodelay));
         let info = LinkInfo {
             link_id: negotiated.link_id,
             direction,
@@ -91,6 +110,7 @@ impl Link {
             peer: negotiated.peer,
             signed: negotiated.mac_key.is_some(),
             hybrid: negotiated.hybrid,
+            quick_acks,
         };
         tracing::info!(
             link_id = %info.link_id,
@@ -99,6 +119,7 @@ impl Link {
             peer_node = %info.peer.node_id,
             signed = info.signed,
             hybrid = info.hybrid,
+            quick_acks = info.quick_acks,
             "link {}",
             match direction {
                 Direction::Accepted => "accepted",

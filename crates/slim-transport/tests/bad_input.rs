@@ -93,6 +93,33 @@ async fn prost_encoded_peer_interoperates_in_both_directions() {
 }
 
 #[tokio::test]
+async fn a_peer_that_does_not_announce_nodelay_is_acknowledged_at_once() {
+    // Upstream's applications and nodes leave Nagle on and know nothing of field 48.
+    let mut server = TestServer::plain().await;
+    let handshake = handshake(true);
+    let mut request = handshake.request();
+    if let Some(proto::message::MessageType::Link(proto::Link {
+        link_type: Some(proto::link::LinkType::LinkNegotiation(p)),
+    })) = request.message_type.as_mut()
+    {
+        p.tcp_nodelay = false;
+    }
+    let mut peer = raw_open(&server.endpoint, vec![encode(&request)])
+        .await
+        .unwrap();
+    let reply = proto::Message::decode(peer.rx.message().await.unwrap().unwrap()).unwrap();
+    assert!(
+        slim_transport::negotiate::payload_of(&reply)
+            .unwrap()
+            .tcp_nodelay,
+        "the server announces its own TCP_NODELAY"
+    );
+    let accepted = server.accept().await;
+    assert!(!accepted.info.peer.nodelay);
+    assert!(accepted.info.quick_acks);
+}
+
+#[tokio::test]
 async fn strict_server_refuses_an_unsigned_peer_and_lenient_one_accepts_it() {
     let handshake = handshake(false);
     let mut request = handshake.request();

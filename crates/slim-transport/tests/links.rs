@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use slim_transport::negotiate::ConnectionType;
-use slim_transport::{ClientConfig, Direction, LinkEnd, OutFrame, ServerConfig, dial};
+use slim_transport::{ClientConfig, Direction, LinkEnd, OutFrame, QuickAck, ServerConfig, dial};
 
 #[tokio::test]
 async fn frames_cross_a_signed_link_in_both_directions() {
@@ -231,14 +231,43 @@ async fn an_unread_link_stops_its_sender_instead_of_buffering_without_bound() {
 }
 
 #[tokio::test]
-async fn a_quick_ack_link_carries_frames_both_ways() {
+async fn two_of_our_ends_settle_auto_quick_acks_off_and_forced_ones_stay_on() {
     let mut server = TestServer::plain().await;
+    let client = dial_edge(
+        &ClientConfig::with_endpoint(&server.endpoint),
+        &node("client"),
+    )
+    .await;
+    let accepted = server.accept().await;
+    assert!(client.info.peer.nodelay && accepted.info.peer.nodelay);
+    assert!(!client.info.quick_acks && !accepted.info.quick_acks);
+
+    let mut config = ServerConfig::with_endpoint("127.0.0.1:0");
+    config.tcp_quickack = QuickAck::Always;
+    let mut forced = TestServer::start(config, node("server")).await;
+    let client = dial_edge(
+        &ClientConfig {
+            tcp_quickack: QuickAck::Always,
+            ..ClientConfig::with_endpoint(&forced.endpoint)
+        },
+        &node("client"),
+    )
+    .await;
+    assert!(client.info.quick_acks && forced.accept().await.info.quick_acks);
+}
+
+#[tokio::test]
+async fn a_quick_ack_link_carries_frames_both_ways() {
+    let mut config = ServerConfig::with_endpoint("127.0.0.1:0");
+    config.tcp_quickack = QuickAck::Always;
+    let mut server = TestServer::start(config, node("server")).await;
     let config = ClientConfig {
-        tcp_quickack: true,
+        tcp_quickack: QuickAck::Always,
         ..ClientConfig::with_endpoint(&server.endpoint)
     };
     let mut client = dial_edge(&config, &node("client")).await;
     let mut accepted = server.accept().await;
+    assert!(client.info.quick_acks && accepted.info.quick_acks);
     // Ping-pong: each side's small write waits for the other's answer, the exchange a
     // quick-ack socket exists for.
     for _ in 0..50 {

@@ -24,7 +24,7 @@ use crate::endpoint::Endpoint;
 use crate::http2::grpc::{GrpcRecv, status_from_headers};
 use crate::http2::{StreamEnd, StreamWriter, adopt};
 use crate::io::ClientIo;
-use crate::link::{Direction, Link};
+use crate::link::{Direction, Link, Socket};
 use crate::local::LocalNode;
 use crate::negotiate::{ClientHandshake, ClientLinkParams, ConnectionType, NegotiationError};
 use crate::queue::StreamOutbound;
@@ -169,7 +169,7 @@ pub async fn dial(
         tcp_keepalive: Some(config.keepalive.tcp_keepalive),
         tcp_quickack: config.tcp_quickack,
     };
-    let io = tokio::time::timeout(config.connect_timeout, connector.connect())
+    let (io, quickack) = tokio::time::timeout(config.connect_timeout, connector.connect())
         .await
         .map_err(|_| DialError::Connect {
             endpoint: name.clone(),
@@ -275,8 +275,11 @@ pub async fn dial(
         &slot,
         inbound,
         sender,
-        Direction::Dialed,
-        name,
+        Socket {
+            direction: Direction::Dialed,
+            remote: name,
+            quickack: quickack.as_ref(),
+        },
     );
     link.connection = Some(connection);
     Ok(link)

@@ -21,9 +21,19 @@ fn an_endpoint_alone_is_a_complete_server_entry() {
 }
 
 #[test]
-fn quick_acks_are_off_unless_asked_for() {
-    assert!(!ClientConfig::default().tcp_quickack);
-    assert!(client("{endpoint: 'http://a:1', tcp_quickack: true}").tcp_quickack);
+fn quick_acks_default_to_auto_and_take_true_false_or_auto() {
+    assert_eq!(ClientConfig::default().tcp_quickack, QuickAck::Auto);
+    assert_eq!(ServerConfig::default().tcp_quickack, QuickAck::Auto);
+    let mode = |yaml| client(&format!("{{endpoint: 'http://a:1', tcp_quickack: {yaml}}}"));
+    assert_eq!(mode("true").tcp_quickack, QuickAck::Always);
+    assert_eq!(mode("false").tcp_quickack, QuickAck::Never);
+    assert_eq!(mode("auto").tcp_quickack, QuickAck::Auto);
+    assert_eq!(
+        server("{endpoint: 'a:1', tcp_quickack: false}").tcp_quickack,
+        QuickAck::Never
+    );
+    let error = yaml_serde::from_str::<ClientConfig>("tcp_quickack: sometimes").unwrap_err();
+    assert!(error.to_string().contains("auto, true or false"), "{error}");
 }
 
 #[test]

@@ -90,6 +90,7 @@ impl ClientHandshake {
                 .kem
                 .as_ref()
                 .map(|(_, ek)| bytes::Bytes::copy_from_slice(ek)),
+            tcp_nodelay: true,
         })
     }
 
@@ -115,6 +116,7 @@ impl ClientHandshake {
             node_id: payload.node_id.clone(),
             deployment_name: payload.deployment_name.clone(),
             slim_version: payload.slim_version.clone(),
+            nodelay: payload.tcp_nodelay,
         };
         let kem_payload = payload.link_kem_payload.as_deref();
 

@@ -9,6 +9,10 @@
 //! out as `proto::Message`s and randomness is a parameter, so the whole exchange is tested and
 //! fuzzed without I/O. The async layer (`server.rs`, `client.rs`) enforces the timeout.
 //!
+//! Both ends also say that they write with `TCP_NODELAY` (`tcp_nodelay`, a field upstream
+//! does not know and skips): every socket we open or accept has it. An end that does not say
+//! so (upstream) gets its segments acknowledged at once ([`PeerInfo::nodelay`]).
+//!
 //! Layout: this file holds the shared types and errors, `client.rs` the dialer's side,
 //! `server.rs` the listener's side, `kdf.rs` the key derivation, `tests.rs` the exchange tests.
 
@@ -83,6 +87,10 @@ pub struct PeerInfo {
     pub deployment_name: String,
     /// The peer's announced version (semver).
     pub slim_version: String,
+    /// The peer announced that it writes with `TCP_NODELAY` (our extension, field 48; absent
+    /// from upstream, which leaves Nagle's algorithm on): acknowledging its segments at once
+    /// gains nothing (see `crate::io::QuickAck`).
+    pub nodelay: bool,
 }
 
 /// The outcome of a successful negotiation, the same on both ends.

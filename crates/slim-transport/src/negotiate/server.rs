@@ -59,6 +59,7 @@ pub fn respond(
         node_id: payload.node_id.clone(),
         deployment_name: payload.deployment_name.clone(),
         slim_version: payload.slim_version.clone(),
+        nodelay: payload.tcp_nodelay,
     };
 
     let secret = x25519_dalek::EphemeralSecret::random_from_rng(&mut *rng);
@@ -122,6 +123,7 @@ pub fn respond(
         node_id: params.node_id.clone(),
         deployment_name: params.deployment_name.clone(),
         link_kem_payload: ciphertext,
+        tcp_nodelay: true,
     });
     let negotiated = Negotiated {
         link_id: payload.link_id.clone(),

@@ -68,6 +68,22 @@ fn classical_exchange_agrees_on_key_and_link() {
 }
 
 #[test]
+fn both_ends_announce_nodelay_and_an_upstream_end_reads_as_without_it() {
+    let (client, server) = exchange(client_params(), &server_params()).unwrap();
+    assert!(client.peer.nodelay && server.peer.nodelay);
+
+    // Upstream's messages have no field 48: each end sees a peer without TCP_NODELAY.
+    let mut rng = rng();
+    let handshake = ClientHandshake::new(client_params(), &mut rng);
+    let mut request = handshake.request();
+    payload_mut(&mut request).tcp_nodelay = false;
+    let (server, mut reply) = respond(&server_params(), &request, &mut rng).unwrap();
+    assert!(!server.peer.nodelay);
+    payload_mut(&mut reply).tcp_nodelay = false;
+    assert!(!handshake.finish(&reply).unwrap().peer.nodelay);
+}
+
+#[test]
 fn configured_link_id_is_used_and_echoed() {
     let params = ClientLinkParams {
         link_id: Some("my-link".into()),

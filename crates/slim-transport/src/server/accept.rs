@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::Listener;
-use crate::io::{AcceptedIo, Conn, RemoteAddr, ServerIo, tune_tcp};
+use crate::config::QuickAck;
+use crate::io::{AcceptedIo, Conn, QuickAckSwitch, RemoteAddr, ServerIo, tune_tcp};
 use crate::metrics;
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -31,15 +32,16 @@ pub(super) async fn accept_loop(
     listener: Listener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     keepalive: Option<Duration>,
+    quickack: QuickAck,
     tx: mpsc::Sender<AcceptedIo>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         let accepted = tokio::select! {
             () = tx.closed() => return,
-            accepted = accept_one(&listener, keepalive) => accepted,
+            accepted = accept_one(&listener, keepalive, quickack) => accepted,
         };
-        let (conn, remote) = match accepted {
+        let (conn, remote, quickack) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
                 // Usually out of file descriptors: back off briefly instead of spinning.
@@ -54,6 +56,7 @@ pub(super) async fn accept_loop(
                 .send(AcceptedIo {
                     io: ServerIo::Plain(conn),
                     remote,
+                    quickack,
                 })
                 .await
                 .is_err()
@@ -74,6 +77,7 @@ pub(super) async fn accept_loop(
                         .send(AcceptedIo {
                             io: ServerIo::Tls(Box::new(stream)),
                             remote,
+                            quickack,
                         })
                         .await;
                 }
@@ -93,20 +97,23 @@ pub(super) async fn accept_loop(
 async fn accept_one(
     listener: &Listener,
     keepalive: Option<Duration>,
-) -> std::io::Result<(Conn, RemoteAddr)> {
+    quickack: QuickAck,
+) -> std::io::Result<(Conn, RemoteAddr, Option<QuickAckSwitch>)> {
     match listener {
         Listener::Tcp(listener) => {
             let (stream, addr) = listener.accept().await?;
             if let Err(error) = tune_tcp(&stream, keepalive) {
                 tracing::debug!(%error, "could not set socket options");
             }
-            Ok((Conn::Tcp(stream), RemoteAddr(addr.to_string())))
+            let (conn, switch) = Conn::tcp(stream, quickack);
+            Ok((conn, RemoteAddr(addr.to_string()), Some(switch)))
         }
         Listener::Unix(listener, path) => {
             let (stream, _) = listener.accept().await?;
             Ok((
                 Conn::Unix(stream),
                 RemoteAddr(format!("unix://{}", path.display())),
+                None,
             ))
         }
     }

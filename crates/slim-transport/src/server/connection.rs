@@ -36,7 +36,7 @@ use super::{Shared, negotiate_link};
 use crate::codec::{FrameSigner, MacSlot, OPEN_CHANNEL_PATH};
 use crate::http2::grpc::{GrpcRecv, response_headers, trailers_only};
 use crate::http2::{Keepalive, StreamEnd, StreamWriter, poll_absorbing_self_wakes};
-use crate::io::{AcceptedIo, ServerIo};
+use crate::io::{AcceptedIo, QuickAckSwitch, ServerIo};
 use crate::metrics;
 use crate::queue::{self, StreamOutbound};
 
@@ -47,7 +47,11 @@ type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Serves one accepted connection until it closes and every link on it has finished.
 pub(super) async fn serve(accepted: AcceptedIo, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    let AcceptedIo { io, remote } = accepted;
+    let AcceptedIo {
+        io,
+        remote,
+        quickack,
+    } = accepted;
     let handshake = shared.http2.handshake::<ServerIo, Bytes>(io);
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(conn)) => conn,
@@ -62,7 +66,7 @@ pub(super) async fn serve(accepted: AcceptedIo, shared: Arc<Shared>, stop: watch
             return;
         }
     };
-    let mut connection = Connection::new(conn, remote.0, shared, stop);
+    let mut connection = Connection::new(conn, remote.0, quickack, shared, stop);
     poll_absorbing_self_wakes(|cx| connection.poll(cx)).await;
 }
 
@@ -70,6 +74,8 @@ struct Connection {
     /// `None` once the connection has closed; dropping it fails the streams still open.
     conn: Option<h2::server::Connection<ServerIo, Bytes>>,
     remote: String,
+    /// The socket's quick-ack switch (TCP), settled by each link's negotiation.
+    quickack: Option<QuickAckSwitch>,
     shared: Arc<Shared>,
     /// Negotiation and then the handler's work, one per stream; each must run to its end
     /// (the handler unregisters its link there).
@@ -85,6 +91,7 @@ impl Connection {
     fn new(
         mut conn: h2::server::Connection<ServerIo, Bytes>,
         remote: String,
+        quickack: Option<QuickAckSwitch>,
         shared: Arc<Shared>,
         mut stop: watch::Receiver<bool>,
     ) -> Self {
@@ -109,6 +116,7 @@ impl Connection {
         Connection {
             conn: Some(conn),
             remote,
+            quickack,
             shared,
             links: FuturesUnordered::new(),
             writers: FuturesUnordered::new(),
@@ -190,8 +198,9 @@ impl Connection {
             StreamEnd::Trailers,
         ));
         let remote = self.remote.clone();
+        let quickack = self.quickack.clone();
         self.links.push(Box::pin(async move {
-            match negotiate_link(&shared, &slot, remote, inbound, &sender).await {
+            match negotiate_link(&shared, &slot, remote, quickack, inbound, &sender).await {
                 Ok(link) => {
                     // From here on the link's queue lives as long as the handler keeps it.
                     drop(sender);

@@ -32,7 +32,8 @@ use crate::codec::{MacSlot, OutFrame};
 use crate::config::{ConfigError, ServerConfig, ServerKeepalive};
 use crate::endpoint::Endpoint;
 use crate::http2::grpc::GrpcRecv;
-use crate::link::{Direction, Link};
+use crate::io::QuickAckSwitch;
+use crate::link::{Direction, Link, Socket};
 use crate::local::LocalNode;
 use crate::negotiate::{self, NegotiationError, ServerLinkParams};
 use crate::queue::LinkSender;
@@ -198,7 +199,13 @@ impl Server {
             Listener::Tcp(_) => None,
         };
         let keepalive = Some(config.keepalive.time);
-        let acceptor = tokio::spawn(accept::accept_loop(listener, tls, keepalive, tx));
+        let acceptor = tokio::spawn(accept::accept_loop(
+            listener,
+            tls,
+            keepalive,
+            config.tcp_quickack,
+            tx,
+        ));
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -256,6 +263,7 @@ async fn negotiate_link(
     shared: &Shared,
     slot: &MacSlot,
     remote: String,
+    quickack: Option<QuickAckSwitch>,
     mut inbound: GrpcRecv,
     sender: &LinkSender,
 ) -> Result<Link, Status> {
@@ -305,7 +313,10 @@ async fn negotiate_link(
         slot,
         inbound,
         sender.clone(),
-        Direction::Accepted,
-        remote,
+        Socket {
+            direction: Direction::Accepted,
+            remote,
+            quickack: quickack.as_ref(),
+        },
     ))
 }

@@ -55,7 +55,7 @@ struct Setup {
     mls: bool,
     secret: String,
     window: Option<u32>,
-    tcp_quickack: bool,
+    tcp_quickack: slim_client::QuickAck,
 }
 
 impl Setup {
@@ -69,7 +69,7 @@ impl Setup {
             mls: args.mls,
             secret: args.secret.clone(),
             window: args.window,
-            tcp_quickack: args.tcp_quickack,
+            tcp_quickack: args.tcp_quickack.into(),
         }
     }
 
