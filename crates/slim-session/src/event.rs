@@ -159,8 +159,10 @@ pub enum Event {
     },
 }
 
-/// Why a command or publish did not succeed.
+/// Why a command or publish did not succeed. New reasons may be added: match with a
+/// wildcard arm.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CompletionError {
     /// Retries ran out before these members acknowledged. Delivery to them is not confirmed
     /// (they may still receive the message later); every other member acknowledged.
@@ -188,6 +190,10 @@ pub enum CompletionError {
     /// The peer sent something the protocol does not allow.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// The node refused a subscription the operation needs (a group's channels), or did
+    /// not confirm it within the control retry budget.
+    #[error("subscription failed: {0}")]
+    Subscription(String),
 }
 
 fn names(list: &[Name]) -> String {

@@ -16,8 +16,10 @@ use crate::config::LayerConfig;
 use crate::event::{CompletionError, CompletionId, Event, SessionId, SubscriptionId};
 use crate::security::{Identity, MlsProvider};
 
-/// Counters of what the layer dropped or refused, for metrics and debugging.
+/// Counters of what the layer dropped or refused, for metrics and debugging. New counters
+/// may be added: read the fields, do not build the struct.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Received messages that were not valid session messages.
     pub invalid: u64,

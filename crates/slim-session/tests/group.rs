@@ -494,7 +494,7 @@ fn a_refused_channel_is_asked_again_with_new_ids_and_answers_to_the_old_ones_are
     run_to_completion(&mut sim, 0, refused);
     assert!(matches!(
         sim.completion(0, refused),
-        Some(Err(CompletionError::Protocol(_)))
+        Some(Err(CompletionError::Subscription(reason))) if reason.contains("refused by the node")
     ));
     assert_eq!(
         sim.endpoints[0].unsubscribed.len(),
@@ -681,7 +681,7 @@ fn a_moderator_gives_up_channel_subscriptions_that_are_never_answered() {
     run_to_completion(&mut sim, 0, stalled);
     assert!(matches!(
         sim.completion(0, stalled),
-        Some(Err(CompletionError::Protocol(reason))) if reason.contains("not confirmed")
+        Some(Err(CompletionError::Subscription(reason))) if reason.contains("not confirmed")
     ));
     let budget = LayerConfig::default().control.budget();
     let waited = sim.elapsed() - asked;

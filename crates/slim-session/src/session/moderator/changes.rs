@@ -77,7 +77,7 @@ impl Session {
         ctx: &mut Ctx<'_>,
         error: String,
     ) {
-        self.give_up_channels(ctx, format!("subscription refused: {error}"));
+        self.give_up_channels(ctx, format!("refused by the node: {error}"));
     }
 
     /// The channel subscriptions were not all confirmed by the running invite's deadline:
@@ -95,7 +95,7 @@ impl Session {
     fn give_up_channels(&mut self, ctx: &mut Ctx<'_>, reason: String) {
         self.unsubscribe_all(ctx);
         if let Some(Step::Subscribing { .. }) = self.current_step() {
-            self.finish_task(ctx, Err(CompletionError::Protocol(reason)));
+            self.finish_task(ctx, Err(CompletionError::Subscription(reason)));
         }
     }
 
