@@ -25,6 +25,10 @@ pub struct Stats {
     pub invalid: u64,
     /// Received messages for no known session (and not an invitation).
     pub unknown_session: u64,
+    /// Messages of a session here that were addressed to someone else: neither to this
+    /// application nor to the session's channel. An honest node never delivers them; a
+    /// relay that does could otherwise replay a member's removal to every member.
+    pub misaddressed: u64,
     /// Data messages from senders that are not (yet) members of the session.
     pub unknown_sender: u64,
     /// Command messages whose token or signature did not verify.

@@ -6,50 +6,14 @@
 
 mod sim;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use slim_auth::config::{IdentityProviderConfig, IdentityVerifierConfig};
-use slim_auth::shared_secret::{SharedSecretProviderConfig, SharedSecretVerifierConfig};
-use slim_auth::{SignatureScheme, SigningKey};
 use slim_mls::Suite;
-use slim_session::{
-    AuthIdentity, CloseReason, Event, LayerConfig, Payload, SessionConfig, SessionId, SlimMls,
-};
-use slim_wire::Name;
+use slim_session::{CloseReason, Event, Payload, SessionConfig, SessionId};
 use slim_wire::proto::{SessionMessageType as T, message::MessageType};
 
+use sim::real::{SECRET, app, exchange, group};
 use sim::{NetConfig, Sim};
-
-const SECRET: &str = "a-shared-secret-of-at-least-32-bytes-for-tests";
-
-/// Adds an application with a shared-secret identity and MLS in `suite`.
-fn app(sim: &mut Sim, service: &str, id: u128, secret: &str, suite: Suite) -> usize {
-    let scheme = match suite {
-        Suite::P256 => SignatureScheme::EcdsaP256Sha256,
-        Suite::Curve25519 | Suite::PostQuantum => SignatureScheme::Ed25519,
-    };
-    let key = SigningKey::generate(scheme, &mut StdRng::seed_from_u64(id as u64));
-    let name = format!("org/ns/{service}");
-    let provider =
-        IdentityProviderConfig::SharedSecret(SharedSecretProviderConfig::new(name.clone(), secret))
-            .build(key)
-            .unwrap();
-    let verifier = IdentityVerifierConfig::SharedSecret(SharedSecretVerifierConfig::new(secret))
-        .build(None)
-        .unwrap();
-    let identity = AuthIdentity::new(Arc::clone(&provider), Arc::clone(&verifier));
-    let mls = SlimMls::new(provider, verifier, suite);
-    sim.add(
-        &name,
-        id,
-        identity,
-        Some(Box::new(mls)),
-        LayerConfig::default(),
-    )
-}
 
 fn texts(sim: &Sim, reader: usize, session: SessionId) -> Vec<String> {
     sim.endpoints[reader]
@@ -60,51 +24,6 @@ fn texts(sim: &Sim, reader: usize, session: SessionId) -> Vec<String> {
         .filter_map(|d| d.as_ref().ok())
         .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
         .collect()
-}
-
-/// Publishes `count` numbered messages from each sender and checks every reader got each
-/// other sender's messages exactly once, in order.
-fn exchange(sim: &mut Sim, session: SessionId, senders: &[usize], readers: &[usize], count: u32) {
-    let mut sent = vec![0u32; sim.endpoints.len()];
-    let before: Vec<usize> = (0..sim.endpoints.len())
-        .map(|i| sim.read_count(i, session))
-        .collect();
-    let ok = sim.run_until(Duration::from_secs(3600), |s| {
-        for &from in senders {
-            while sent[from] < count {
-                match s.try_publish(
-                    from,
-                    session,
-                    Payload::new(sent[from].to_be_bytes().to_vec()),
-                ) {
-                    Ok(Some(_)) => sent[from] += 1,
-                    Ok(None) => break,
-                    Err(e) => panic!("publish: {e}"),
-                }
-            }
-        }
-        readers.iter().all(|&r| {
-            let others = senders.iter().filter(|&&w| w != r).count();
-            s.read_count(r, session) >= before[r] + others * count as usize
-        })
-    });
-    assert!(ok, "not everything arrived");
-    for &reader in readers {
-        let got = sim.received_by_sender(reader, session);
-        for &writer in senders.iter().filter(|&&w| w != reader) {
-            let numbers: Vec<u32> = got[&sim.endpoints[writer].name]
-                .iter()
-                .filter_map(|p| p.as_ref())
-                .filter(|p| p.len() == 4)
-                .map(|p| u32::from_be_bytes(p.as_slice().try_into().unwrap()))
-                .collect();
-            assert_eq!(
-                numbers,
-                (0..count).collect::<Vec<_>>(),
-                "{writer} -> {reader}"
-            );
-        }
-    }
 }
 
 fn p2p(suite: Suite, seed: u64) {
@@ -125,7 +44,7 @@ fn p2p(suite: Suite, seed: u64) {
     }));
     assert_eq!(sim.completion(alice, done), Some(Ok(())));
     sim.record();
-    exchange(&mut sim, session, &[alice, bob], &[alice, bob], 300);
+    exchange(&mut sim, session, &[alice, bob], &[alice, bob], 0..300);
     // Payloads crossed the network as MLS ciphertext.
     let trace = sim.trace.take().unwrap();
     let data = trace.iter().find(|t| {
@@ -162,53 +81,10 @@ fn point_to_point_with_curve25519() {
     p2p(Suite::Curve25519, 3);
 }
 
-fn group(members: usize, seed: u64, net: NetConfig) -> (Sim, SessionId) {
-    let mut sim = Sim::new(seed, net);
-    app(&mut sim, "moderator", 10, SECRET, Suite::P256);
-    for i in 1..=members {
-        app(
-            &mut sim,
-            &format!("member{i}"),
-            10 + i as u128,
-            SECRET,
-            Suite::P256,
-        );
-    }
-    let now = sim.now;
-    let (session, _) = sim.endpoints[0]
-        .layer
-        .create_session(
-            now,
-            SessionConfig::group().with_mls(),
-            "org/ns/chan".parse().unwrap(),
-        )
-        .unwrap();
-    for i in 1..=members {
-        let now = sim.now;
-        let name: Name = format!("org/ns/member{i}").parse().unwrap();
-        let done = sim.endpoints[0].layer.invite(now, session, name).unwrap();
-        // The completion arrives only once the invitee joined the MLS group.
-        loop {
-            sim.flush();
-            if let Some(result) = sim.completion(0, done) {
-                assert_eq!(result, Ok(()), "invite {i}");
-                break;
-            }
-            assert!(sim.step(), "idle before invite {i} finished");
-        }
-        assert_eq!(
-            sim.endpoints[i].new_sessions.len(),
-            1,
-            "member {i} joined first"
-        );
-    }
-    (sim, session)
-}
-
 #[test]
 fn a_group_with_real_mls_delivers_under_loss() {
     let (mut sim, session) = group(3, 4, NetConfig::hostile(0.10, 0.05));
-    exchange(&mut sim, session, &[0, 2], &[0, 1, 2, 3], 500);
+    exchange(&mut sim, session, &[0, 2], &[0, 1, 2, 3], 0..500);
 }
 
 #[test]
@@ -335,7 +211,7 @@ fn retransmissions_to_one_lagging_member_do_not_cut_the_others_off() {
     // the group unable to decrypt anything more from that sender for the whole epoch.
     let (mut sim, session) = group(2, 31, NetConfig::perfect());
     let (moderator, member1, member2) = (0, 1, 2);
-    exchange(&mut sim, session, &[moderator], &[member1, member2], 10);
+    exchange(&mut sim, session, &[moderator], &[member1, member2], 0..10);
     // Member 2 still receives, but its acknowledgements are lost for three seconds.
     sim.cut_one_way(member2, moderator, true);
     let mut sent = 10u32;

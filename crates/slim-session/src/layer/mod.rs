@@ -295,9 +295,11 @@ impl SessionLayer {
             Inbound::from_frame(&frame, &mut self.names, &mut self.tokens)
         });
         if let Some(inbound) = fast {
-            self.with_session(now, SessionId(inbound.session_id), |session, ctx| {
-                session.handle(ctx, inbound)
-            });
+            if self.addressed(&inbound) {
+                self.with_session(now, SessionId(inbound.session_id), |session, ctx| {
+                    session.handle(ctx, inbound)
+                });
+            }
             return;
         }
         match frame.decode() {
@@ -309,17 +311,42 @@ impl SessionLayer {
         }
     }
 
+    /// True when a message of a session here is addressed to this application or to the
+    /// session's channel; otherwise it is counted as misaddressed. A signed command stays
+    /// valid whoever receives it, so without this a relay could hand the removal of one
+    /// member (a LeaveRequest to that member) to every other member of the group.
+    fn addressed(&mut self, inbound: &Inbound) -> bool {
+        let for_session = self
+            .sessions
+            .get(&SessionId(inbound.session_id))
+            .is_some_and(|session| session.is_channel(&inbound.destination));
+        if for_session || self.addressed_to_me(&inbound.destination) {
+            return true;
+        }
+        self.io.stats.misaddressed += 1;
+        debug!(
+            destination = %inbound.destination,
+            kind = ?inbound.kind,
+            "message addressed to someone else dropped"
+        );
+        false
+    }
+
     /// The rest of [`Self::handle_message`], once the message is validated.
     fn handle_inbound(&mut self, now: Instant, inbound: Inbound) {
         let id = SessionId(inbound.session_id);
         // Discovery is stateless even when the session exists here (a member being invited
         // again is found and then refused by the moderator).
-        let session = match self.sessions.get(&id) {
-            Some(session) if inbound.kind != proto::SessionMessageType::DiscoveryRequest => session,
-            _ => {
-                self.presession(now, inbound);
-                return;
-            }
+        let known = self.sessions.contains_key(&id);
+        if !known || inbound.kind == proto::SessionMessageType::DiscoveryRequest {
+            self.presession(now, inbound);
+            return;
+        }
+        if !self.addressed(&inbound) {
+            return;
+        }
+        let Some(session) = self.sessions.get(&id) else {
+            return;
         };
         if wire::is_command(inbound.kind) && session.uses_mls() {
             let wall = self.wall(now);

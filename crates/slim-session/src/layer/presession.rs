@@ -37,8 +37,9 @@ impl SessionLayer {
         }
     }
 
-    /// True when `name` designates this application (any instance or ours).
-    fn addressed_to_me(&self, name: &Name) -> bool {
+    /// True when `name` is this application's (or an alias's) service, with its instance id
+    /// or any.
+    pub(super) fn addressed_to_me(&self, name: &Name) -> bool {
         let id_ok = name.id().is_any() || name.id() == self.me.id();
         id_ok && (name.same_service(&self.me) || self.aliases.iter().any(|a| a.same_service(name)))
     }

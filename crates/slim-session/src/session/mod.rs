@@ -258,6 +258,18 @@ impl Session {
         self.id
     }
 
+    /// True when `name` is one of a group's channels (data or control), as a message
+    /// addressed to the whole group carries it.
+    pub fn is_channel(&self, name: &Name) -> bool {
+        self.config.kind == SessionKind::Group
+            && [&self.destination, &self.control_channel]
+                .into_iter()
+                .flatten()
+                .any(|channel| {
+                    channel.same_service(name) && (name.id().is_any() || name.id() == channel.id())
+                })
+    }
+
     /// True when MLS is on.
     pub fn uses_mls(&self) -> bool {
         self.config.mls.is_some()

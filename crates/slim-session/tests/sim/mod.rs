@@ -16,6 +16,7 @@
 
 pub mod fake_identity;
 pub mod fake_mls;
+pub mod real;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
