@@ -1,5 +1,6 @@
-//! Hostile input from the network, in the simulator: the real traffic of a group with MLS
-//! and signed commands (its whole handshake and data), mutated and injected into its members.
+//! Hostile input from the network, in the simulator: the real traffic of a group (with a
+//! member's removal) or of a point-to-point pair, real identities and signed commands, with
+//! MLS or without (its whole handshake and data), mutated and injected into its members.
 //!
 //! Anyone who can reach an application's name can send it anything: copies of what they
 //! overheard with fields changed (message type, ids, session, names, flags, metadata), command
@@ -9,12 +10,12 @@
 //!
 //! - no layer panics (the driver would lose every session of the application);
 //! - the garbage was noticed: the layers counted refusals;
-//! - with MLS, nothing forged is delivered: every member has read exactly the numbers the
+//! - with MLS, nothing forged is delivered: every reader has read exactly the numbers the
 //!   others really sent, each once, in order, no loss was reported, no session ended, and a
 //!   second exchange after the injection arrives complete.
 //!
 //! Without MLS nothing authenticates data (a copy with the next message id is taken for the
-//! real one, which then counts as a duplicate), so there the group only has to survive: the
+//! real one, which then counts as a duplicate), so there the session only has to survive: the
 //! fast path that reads data and acknowledgements straight from the frame (`wire/frame.rs`)
 //! is only taken by sessions without MLS, and it gets the same garbage.
 //!
@@ -37,13 +38,13 @@ use slim_session::{Event, SessionId, Stats};
 use slim_wire::proto::{self, message::MessageType};
 use slim_wire::{Frame, Name};
 
-use sim::real::{exchange, group_in};
+use sim::real::{exchange, group_in, pair_in};
 use sim::{NetConfig, Sim};
 
-/// Members besides the moderator; the last one is removed while recording, so the
-/// recording holds the removal's commands (leave request and reply, the group update).
+/// Members besides the moderator in a group case; the last one is removed while recording,
+/// so the recording holds the removal's commands (leave request and reply, the group update).
 const MEMBERS: usize = 3;
-/// The moderator and one member publish; every member but the removed one reads.
+/// Who publishes: a group's moderator and first member, or both ends of a pair.
 const SENDERS: [usize; 2] = [0, 1];
 /// Numbers each sender publishes before the injection and again after it.
 const BATCH: u32 = 10;
@@ -55,24 +56,27 @@ const CASES: u64 = 24;
 /// Metadata keys the session protocol gives a meaning to, and one it does not.
 const METADATA_KEYS: [&str; 4] = ["PUBLISH_TO", "LEAVING_SESSION", "DELETE_GROUP", "X-NOISE"];
 
-/// One case: a recorded group, its traffic mutated into `INJECTED` messages, the checks.
-fn case(seed: u64, mls: bool) {
+/// What kind of session a case records and attacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// A moderator and `MEMBERS` members, the last one removed while recording.
+    Group,
+    /// Two applications (endpoints 0 and 1), both sending.
+    PointToPoint,
+}
+
+/// One case: a recorded session, its traffic mutated into `INJECTED` messages, the checks.
+fn case(seed: u64, shape: Shape, mls: bool) {
     let mut sim = Sim::new(seed, NetConfig::perfect());
     sim.record();
-    let session = group_in(&mut sim, MEMBERS, mls);
-    exchange(&mut sim, session, &SENDERS, &everyone(), 0..BATCH);
-    let now = sim.now;
-    let removed = sim.endpoints[MEMBERS].name.clone();
-    let done = sim.endpoints[0]
-        .layer
-        .remove(now, session, removed)
-        .unwrap();
-    assert!(sim.run_until(Duration::from_secs(60), |s| s.completion(0, done).is_some()));
-    assert_eq!(
-        sim.completion(0, done),
-        Some(Ok(())),
-        "seed {seed}: removal"
-    );
+    let session = match shape {
+        Shape::Group => group_in(&mut sim, MEMBERS, mls),
+        Shape::PointToPoint => pair_in(&mut sim, mls),
+    };
+    exchange(&mut sim, session, &SENDERS, &readers(shape), 0..BATCH);
+    if shape == Shape::Group {
+        remove_last_member(&mut sim, session, seed);
+    }
     let pool: Vec<proto::Message> = sim
         .trace
         .take()
@@ -117,13 +121,30 @@ fn case(seed: u64, mls: bool) {
         .sum();
     assert!(refused > 0, "seed {seed}: no layer noticed the garbage");
     if mls {
-        nothing_forged_got_through(&mut sim, session, seed);
+        nothing_forged_got_through(&mut sim, shape, session, seed);
     }
 }
 
+/// The moderator removes the last member (so the recording holds a removal).
+fn remove_last_member(sim: &mut Sim, session: SessionId, seed: u64) {
+    let now = sim.now;
+    let removed = sim.endpoints[MEMBERS].name.clone();
+    let done = sim.endpoints[0]
+        .layer
+        .remove(now, session, removed)
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.completion(0, done).is_some()));
+    assert_eq!(
+        sim.completion(0, done),
+        Some(Ok(())),
+        "seed {seed}: removal"
+    );
+}
+
 /// The checks that hold only with MLS (see the module docs).
-fn nothing_forged_got_through(sim: &mut Sim, session: SessionId, seed: u64) {
-    for (index, endpoint) in sim.endpoints.iter().enumerate().take(MEMBERS) {
+fn nothing_forged_got_through(sim: &mut Sim, shape: Shape, session: SessionId, seed: u64) {
+    let readers = readers(shape);
+    for (index, endpoint) in sim.endpoints.iter().enumerate().take(readers.len()) {
         assert!(
             !endpoint
                 .events
@@ -139,8 +160,8 @@ fn nothing_forged_got_through(sim: &mut Sim, session: SessionId, seed: u64) {
         );
     }
     // Exactly the numbers really sent, once and in order, before and after the injection.
-    exchange(sim, session, &SENDERS, &everyone(), BATCH..2 * BATCH);
-    for index in everyone() {
+    exchange(sim, session, &SENDERS, &readers, BATCH..2 * BATCH);
+    for index in readers {
         let expected = SENDERS.iter().filter(|&&s| s != index).count() * 2 * BATCH as usize;
         assert_eq!(
             sim.read_count(index, session),
@@ -150,9 +171,12 @@ fn nothing_forged_got_through(sim: &mut Sim, session: SessionId, seed: u64) {
     }
 }
 
-/// Every endpoint still in the group: all but the removed member.
-fn everyone() -> Vec<usize> {
-    (0..MEMBERS).collect()
+/// The endpoints that read: in a group all but the removed member, point to point both.
+fn readers(shape: Shape) -> Vec<usize> {
+    match shape {
+        Shape::Group => (0..MEMBERS).collect(),
+        Shape::PointToPoint => vec![0, 1],
+    }
 }
 
 /// Messages a layer refused or could not use, of every kind.
@@ -328,19 +352,39 @@ fn a_members_removal_handed_to_another_member_is_dropped() {
             .any(|e| matches!(e, Event::SessionClosed { .. })),
         "member 1 left on a removal meant for member 3"
     );
-    exchange(&mut sim, session, &SENDERS, &everyone(), 0..BATCH);
+    exchange(
+        &mut sim,
+        session,
+        &SENDERS,
+        &readers(Shape::Group),
+        0..BATCH,
+    );
 }
 
 #[test]
 fn mutated_traffic_never_crashes_an_mls_group_nor_reaches_its_applications() {
     for seed in 0..CASES {
-        case(seed, true);
+        case(seed, Shape::Group, true);
     }
 }
 
 #[test]
 fn mutated_traffic_never_crashes_a_group_without_mls() {
     for seed in 0..CASES {
-        case(seed, false);
+        case(seed, Shape::Group, false);
+    }
+}
+
+#[test]
+fn mutated_traffic_never_crashes_an_mls_pair_nor_reaches_its_applications() {
+    for seed in 0..CASES {
+        case(seed, Shape::PointToPoint, true);
+    }
+}
+
+#[test]
+fn mutated_traffic_never_crashes_a_pair_without_mls() {
+    for seed in 0..CASES {
+        case(seed, Shape::PointToPoint, false);
     }
 }

@@ -99,6 +99,26 @@ pub fn group_in(sim: &mut Sim, members: usize, mls: bool) -> SessionId {
     session
 }
 
+/// alice (endpoint 0) and bob (endpoint 1), and a point-to-point session alice created to
+/// bob, with or without MLS, handshake done.
+pub fn pair_in(sim: &mut Sim, mls: bool) -> SessionId {
+    app(sim, "alice", 1, SECRET, Suite::P256);
+    app(sim, "bob", 2, SECRET, Suite::P256);
+    let config = if mls {
+        SessionConfig::point_to_point().with_mls()
+    } else {
+        SessionConfig::point_to_point()
+    };
+    let now = sim.now;
+    let (session, done) = sim.endpoints[0]
+        .layer
+        .create_session(now, config, "org/ns/bob".parse().unwrap())
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.completion(0, done).is_some()));
+    assert_eq!(sim.completion(0, done), Some(Ok(())), "session set up");
+    session
+}
+
 /// Publishes the numbers `numbers` (4 bytes, big-endian) from each sender, and checks that
 /// every reader has by then read each other sender's numbers `0..numbers.end` exactly once
 /// and in order (earlier exchanges sent the ones below `numbers.start`).
