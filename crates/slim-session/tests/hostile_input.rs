@@ -361,30 +361,29 @@ fn a_members_removal_handed_to_another_member_is_dropped() {
     );
 }
 
+/// Every seed of one variant.
+fn cases(shape: Shape, mls: bool) {
+    for seed in 0..CASES {
+        case(seed, shape, mls);
+    }
+}
+
 #[test]
 fn mutated_traffic_never_crashes_an_mls_group_nor_reaches_its_applications() {
-    for seed in 0..CASES {
-        case(seed, Shape::Group, true);
-    }
+    cases(Shape::Group, true);
 }
 
 #[test]
 fn mutated_traffic_never_crashes_a_group_without_mls() {
-    for seed in 0..CASES {
-        case(seed, Shape::Group, false);
-    }
+    cases(Shape::Group, false);
 }
 
 #[test]
 fn mutated_traffic_never_crashes_an_mls_pair_nor_reaches_its_applications() {
-    for seed in 0..CASES {
-        case(seed, Shape::PointToPoint, true);
-    }
+    cases(Shape::PointToPoint, true);
 }
 
 #[test]
 fn mutated_traffic_never_crashes_a_pair_without_mls() {
-    for seed in 0..CASES {
-        case(seed, Shape::PointToPoint, false);
-    }
+    cases(Shape::PointToPoint, false);
 }

@@ -46,6 +46,15 @@ async fn negotiated_raw_peer(server: &mut TestServer) -> (RawPeer, HeaderMac, Li
     (peer, key.header_mac(), accepted)
 }
 
+fn negotiation_mut(message: &mut proto::Message) -> &mut proto::LinkNegotiationPayload {
+    match message.message_type.as_mut() {
+        Some(proto::message::MessageType::Link(proto::Link {
+            link_type: Some(proto::link::LinkType::LinkNegotiation(payload)),
+        })) => payload,
+        _ => panic!("not a negotiation message"),
+    }
+}
+
 fn header_mut(message: &mut proto::Message) -> &mut proto::SlimHeader {
     match message.message_type.as_mut() {
         Some(proto::message::MessageType::Publish(p)) => p.header.as_mut().unwrap(),
@@ -98,12 +107,7 @@ async fn a_peer_that_does_not_announce_nodelay_is_acknowledged_at_once() {
     let mut server = TestServer::plain().await;
     let handshake = handshake(true);
     let mut request = handshake.request();
-    if let Some(proto::message::MessageType::Link(proto::Link {
-        link_type: Some(proto::link::LinkType::LinkNegotiation(p)),
-    })) = request.message_type.as_mut()
-    {
-        p.tcp_nodelay = false;
-    }
+    negotiation_mut(&mut request).tcp_nodelay = false;
     let mut peer = raw_open(&server.endpoint, vec![encode(&request)])
         .await
         .unwrap();
@@ -123,12 +127,7 @@ async fn a_peer_that_does_not_announce_nodelay_is_acknowledged_at_once() {
 async fn strict_server_refuses_an_unsigned_peer_and_lenient_one_accepts_it() {
     let handshake = handshake(false);
     let mut request = handshake.request();
-    if let Some(proto::message::MessageType::Link(proto::Link {
-        link_type: Some(proto::link::LinkType::LinkNegotiation(p)),
-    })) = request.message_type.as_mut()
-    {
-        p.link_ecdh_public_key = Bytes::new();
-    }
+    negotiation_mut(&mut request).link_ecdh_public_key = Bytes::new();
 
     let strict = TestServer::plain().await;
     let status = refusal(raw_open(&strict.endpoint, vec![encode(&request)]).await).await;
