@@ -46,6 +46,19 @@ async fn negotiated_raw_peer(server: &mut TestServer) -> (RawPeer, HeaderMac, Li
     (peer, key.header_mac(), accepted)
 }
 
+/// A raw peer that sent `request` first, and the negotiation payload the server answered.
+async fn open_with(
+    endpoint: &str,
+    request: &proto::Message,
+) -> (RawPeer, proto::LinkNegotiationPayload) {
+    let mut peer = raw_open(endpoint, vec![encode(request)]).await.unwrap();
+    let reply = proto::Message::decode(peer.rx.message().await.unwrap().unwrap()).unwrap();
+    let payload = slim_transport::negotiate::payload_of(&reply)
+        .unwrap()
+        .clone();
+    (peer, payload)
+}
+
 fn negotiation_mut(message: &mut proto::Message) -> &mut proto::LinkNegotiationPayload {
     match message.message_type.as_mut() {
         Some(proto::message::MessageType::Link(proto::Link {
@@ -108,14 +121,9 @@ async fn a_peer_that_does_not_announce_nodelay_is_acknowledged_at_once() {
     let handshake = handshake(true);
     let mut request = handshake.request();
     negotiation_mut(&mut request).tcp_nodelay = false;
-    let mut peer = raw_open(&server.endpoint, vec![encode(&request)])
-        .await
-        .unwrap();
-    let reply = proto::Message::decode(peer.rx.message().await.unwrap().unwrap()).unwrap();
+    let (_peer, reply) = open_with(&server.endpoint, &request).await;
     assert!(
-        slim_transport::negotiate::payload_of(&reply)
-            .unwrap()
-            .tcp_nodelay,
+        reply.tcp_nodelay,
         "the server announces its own TCP_NODELAY"
     );
     let accepted = server.accept().await;
@@ -137,16 +145,9 @@ async fn strict_server_refuses_an_unsigned_peer_and_lenient_one_accepts_it() {
     let mut config = ServerConfig::with_endpoint("127.0.0.1:0");
     config.require_header_mac = false;
     let mut lenient = TestServer::start(config, node("server")).await;
-    let mut peer = raw_open(&lenient.endpoint, vec![encode(&request)])
-        .await
-        .unwrap();
     // The reply still comes (a legacy peer would ignore its key); the link is unsigned.
-    let reply = proto::Message::decode(peer.rx.message().await.unwrap().unwrap()).unwrap();
-    assert!(
-        slim_transport::negotiate::payload_of(&reply)
-            .unwrap()
-            .is_reply
-    );
+    let (peer, reply) = open_with(&lenient.endpoint, &request).await;
+    assert!(reply.is_reply);
     let mut accepted = lenient.accept().await;
     assert!(!accepted.info.signed);
     peer.tx
