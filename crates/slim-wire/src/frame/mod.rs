@@ -343,6 +343,16 @@ impl Frame {
         Some(from_strings.unwrap_or_else(|| Name::from_key(key)))
     }
 
+    /// The sender's identity token as bytes (empty when none): validated as UTF-8 by
+    /// `parse`, for a caller that compares it with tokens it keeps instead of reading it as
+    /// text (the UTF-8 check is most of [`Frame::identity`]'s cost).
+    pub fn identity_bytes(&self) -> &[u8] {
+        self.data
+            .header
+            .as_ref()
+            .map_or(&[][..], |h| self.slice(h.identity))
+    }
+
     /// The sender's identity token (empty when none).
     pub fn identity(&self) -> &str {
         // Validated as UTF-8 by `parse`.
