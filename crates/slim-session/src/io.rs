@@ -110,7 +110,9 @@ impl Io {
 /// Everything a session may use while handling one input.
 pub(crate) struct Ctx<'a> {
     pub now: Instant,
-    pub wall: SystemTime,
+    /// An instant and the wall-clock time it was: [`Ctx::wall`] is derived from `now` only
+    /// when something asks (tokens, MLS, signatures), not for every data message.
+    pub clock: (Instant, SystemTime),
     pub config: &'a LayerConfig,
     pub identity: &'a mut dyn Identity,
     pub mls: Option<&'a mut (dyn MlsProvider + 'static)>,
@@ -119,6 +121,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The wall-clock time at `now`.
+    pub fn wall(&self) -> SystemTime {
+        let (at, wall) = self.clock;
+        wall + self.now.saturating_duration_since(at)
+    }
+
     /// A random non-zero control message id (replay protection requires non-zero ids).
     pub fn request_id(&mut self) -> u32 {
         self.rng.gen_range(1..=u32::MAX)

@@ -115,6 +115,7 @@
 //! - [`security`]: the identity and MLS traits the layer is built on, sealing and checks.
 //! - [`wire`]: message construction and validation.
 //! - `io.rs`: output queues and the per-input context.
+//! - `fast_hash.rs`: the hasher of the maps looked up per message.
 //!
 //! Tests: unit tests beside the code (`wire/tests.rs`, `reliable/tests.rs`), and deterministic
 //! simulations in `tests/` over the simulator in `tests/sim/` (virtual clock, a network that
@@ -127,6 +128,7 @@ pub mod config;
 mod control;
 mod error;
 mod event;
+mod fast_hash;
 mod io;
 mod layer;
 mod reliable;

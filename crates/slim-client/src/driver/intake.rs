@@ -31,7 +31,7 @@ use super::Driver;
 /// for yet.
 #[derive(Debug, Default)]
 pub(super) struct Backlog {
-    sessions: HashSet<SessionId>,
+    sessions: HashSet<SessionId, foldhash::fast::RandomState>,
 }
 
 impl Driver {

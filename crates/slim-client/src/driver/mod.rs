@@ -108,7 +108,8 @@ pub(crate) struct Driver {
     commands_open: bool,
     sub_results: mpsc::UnboundedReceiver<SubResult>,
     subscriptions: Subscriptions,
-    sessions: HashMap<slim_session::SessionId, Entry>,
+    /// Looked up for every received message: foldhash (randomly seeded) instead of SipHash.
+    sessions: HashMap<slim_session::SessionId, Entry, foldhash::fast::RandomState>,
     waiters: HashMap<CompletionId, Waiter>,
     /// Participant sessions announced and not yet accepted.
     accept_ready: VecDeque<SessionParts>,
@@ -151,7 +152,7 @@ pub(crate) fn spawn(
         commands_open: true,
         sub_results,
         subscriptions: Subscriptions::new(worker_tx),
-        sessions: HashMap::new(),
+        sessions: HashMap::default(),
         waiters: HashMap::new(),
         accept_ready: VecDeque::new(),
         accept_waiting: VecDeque::new(),

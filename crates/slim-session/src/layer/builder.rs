@@ -1,6 +1,6 @@
 //! Building a [`SessionLayer`], and the [`Payload`] of a publish.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use slim_wire::Name;
 
 use super::SessionLayer;
 use crate::config::LayerConfig;
+use crate::fast_hash::{FastMap, FastSet};
 use crate::io::Io;
 use crate::security::{Identity, MlsProvider, ReplayGuard};
 
@@ -148,13 +149,13 @@ impl SessionLayerBuilder {
             mls: self.mls,
             rng: StdRng::seed_from_u64(self.seed.unwrap_or(0)),
             clock: (now, wall),
-            sessions: HashMap::new(),
+            sessions: FastMap::default(),
             deadlines: BTreeSet::new(),
             io: Io::new(),
             closed: VecDeque::new(),
-            closed_set: HashSet::new(),
+            closed_set: FastSet::default(),
             leftovers: VecDeque::new(),
-            transmit_blocked: HashSet::new(),
+            transmit_blocked: FastSet::default(),
             names: crate::wire::NameCache::default(),
             tokens: crate::wire::TokenCache::default(),
         })

@@ -58,7 +58,7 @@ mod presession;
 
 pub use builder::{BuildError, Payload, SessionLayerBuilder};
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Instant, SystemTime};
 
 use rand::Rng;
@@ -71,6 +71,7 @@ use crate::error::{CommandError, PublishError};
 use crate::event::{
     CompletionId, Delivery, Event, ParticipantInfo, SessionId, SessionInfo, SubscriptionId,
 };
+use crate::fast_hash::{FastMap, FastSet};
 use crate::io::{Ctx, Io, Stats, Transmit};
 use crate::security::{Identity, MlsProvider, ReplayGuard, verify_command};
 use crate::session::Session;
@@ -92,16 +93,16 @@ pub struct SessionLayer {
     mls: Option<Box<dyn MlsProvider>>,
     rng: StdRng,
     clock: (Instant, SystemTime),
-    sessions: HashMap<SessionId, Session>,
+    sessions: FastMap<SessionId, Session>,
     deadlines: BTreeSet<(Instant, SessionId)>,
     io: Io,
     replay: ReplayGuard,
     closed: VecDeque<u32>,
-    closed_set: HashSet<u32>,
+    closed_set: FastSet<u32>,
     /// What closed sessions had received and the application had not read yet, oldest
     /// first; read with `recv` until empty, or dropped with `discard`.
     leftovers: VecDeque<(SessionId, VecDeque<Delivery>)>,
-    transmit_blocked: HashSet<SessionId>,
+    transmit_blocked: FastSet<SessionId>,
     /// Recent senders' names, so received names are not hashed and copied again.
     names: wire::NameCache,
     /// Recent senders' identity tokens, so they are shared instead of copied per message.
@@ -169,7 +170,7 @@ impl SessionLayer {
         id: SessionId,
         f: impl FnOnce(&mut Session, &mut Ctx<'_>) -> R,
     ) -> Option<R> {
-        let wall = self.wall(now);
+        let clock = self.clock;
         let SessionLayer {
             sessions,
             io,
@@ -183,7 +184,7 @@ impl SessionLayer {
         let session = sessions.get_mut(&id)?;
         let mut ctx = Ctx {
             now,
-            wall,
+            clock,
             config,
             identity: identity.as_mut(),
             mls: mls.as_deref_mut(),
@@ -416,12 +417,11 @@ impl SessionLayer {
         }
         let id = self.new_session_id();
         let completion = self.io.completion();
-        let wall = self.wall(now);
         let me = self.me.clone();
         let session = {
             let mut ctx = Ctx {
                 now,
-                wall,
+                clock: self.clock,
                 config: &self.config,
                 identity: self.identity.as_mut(),
                 mls: self.mls.as_deref_mut(),

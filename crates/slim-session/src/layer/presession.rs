@@ -91,12 +91,11 @@ impl SessionLayer {
             warn!(source = %inbound.source, "session table full; invitation ignored");
             return;
         }
-        let wall = self.wall(now);
         let me = self.me.clone();
         let created = {
             let mut ctx = Ctx {
                 now,
-                wall,
+                clock: self.clock,
                 config: &self.config,
                 identity: self.identity.as_mut(),
                 mls: self.mls.as_deref_mut(),

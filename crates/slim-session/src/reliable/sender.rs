@@ -31,6 +31,7 @@ use super::rtt::RttEstimator;
 use super::{Effects, seq};
 use crate::config::Retries;
 use crate::event::{CompletionError, CompletionId};
+use crate::fast_hash::FastMap;
 use crate::wire::{Envelope, Outbound, PUBLISH_TO, TRUE_VALUE};
 
 /// Addressing of a session's data messages.
@@ -111,7 +112,7 @@ pub(crate) struct DataSender {
     /// Sequential messages from `base`; `None` once finished (popped when at the front).
     ring: VecDeque<Option<Slot>>,
     /// `PUBLISH_TO` messages in flight, by their random id.
-    direct: HashMap<u32, Slot>,
+    direct: FastMap<u32, Slot>,
     /// Fire-and-forget messages waiting for a first endpoint.
     held: VecDeque<(u32, AppPayload, Option<Name>, Option<CompletionId>)>,
     timers: BinaryHeap<Reverse<(Instant, u32)>>,
@@ -133,7 +134,7 @@ impl DataSender {
             next_id: 1,
             base: 1,
             ring: VecDeque::new(),
-            direct: HashMap::new(),
+            direct: FastMap::default(),
             held: VecDeque::new(),
             timers: BinaryHeap::new(),
             endpoints: Vec::new(),

@@ -6,21 +6,23 @@
 //! whose reply was lost, and is answered again without re-applying it; a repeated reply or
 //! heartbeat is dropped.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use slim_wire::NameKey;
+
+use crate::fast_hash::{FastMap, FastSet};
 
 #[derive(Debug, Default)]
 struct Seen {
     order: VecDeque<u32>,
-    set: HashSet<u32>,
+    set: FastSet<u32>,
     last_used: u64,
 }
 
 /// Recent command ids per sender, bounded in both dimensions.
 #[derive(Debug)]
 pub(crate) struct ReplayGuard {
-    senders: HashMap<NameKey, Seen>,
+    senders: FastMap<NameKey, Seen>,
     max_senders: usize,
     max_ids: usize,
     clock: u64,
@@ -30,7 +32,7 @@ impl ReplayGuard {
     /// A guard remembering `max_ids` ids for each of `max_senders` senders.
     pub fn new(max_senders: usize, max_ids: usize) -> Self {
         ReplayGuard {
-            senders: HashMap::new(),
+            senders: FastMap::default(),
             max_senders: max_senders.max(1),
             max_ids: max_ids.max(1),
             clock: 0,

@@ -79,7 +79,9 @@ pub(crate) fn verify_command(
     // A missing signature is passed on as empty: whether that is acceptable is the
     // identity's decision (real identities refuse it; `Unverified` accepts it).
     let signature = inbound.signature().map_or(&[][..], |s| &s[..]);
-    let aad = header_integrity_aad(&inbound.message)
+    let aad = inbound
+        .decoded()
+        .and_then(header_integrity_aad)
         .ok_or_else(|| SecurityError::Signature("message has no session header".into()))?;
     identity.verify(inbound.identity(), &aad, signature, wall)
 }
@@ -93,7 +95,9 @@ pub(crate) fn open_app_payload(
 ) -> Result<(), SecurityError> {
     let expected = if check_aad {
         Some(
-            header_integrity_aad(&inbound.message)
+            inbound
+                .decoded()
+                .and_then(header_integrity_aad)
                 .ok_or_else(|| SecurityError::Mls("message has no session header".into()))?,
         )
     } else {

@@ -26,7 +26,7 @@ use crate::event::{CompletionId, Delivery, Event, MessageContext, MessageError, 
 use crate::io::Ctx;
 use crate::reliable::{AppPayload, Classification, Received, seq};
 use crate::security::open_app_payload;
-use crate::wire::{self, Inbound, MAX_PUBLISH_ID, Outbound, PUBLISH_TO};
+use crate::wire::{self, Contents, Inbound, MAX_PUBLISH_ID, Outbound, PUBLISH_TO};
 
 impl Session {
     /// Checks that a publish can be accepted now.
@@ -239,25 +239,35 @@ impl Session {
         let identity = message.take_identity();
         let direct = message.flag(PUBLISH_TO) && self.config.kind == SessionKind::Group;
         let Inbound {
-            message: raw,
+            contents,
             source,
             destination,
             message_id,
             ..
         } = message;
-        let mut metadata = raw.metadata;
-        metadata.remove(PUBLISH_TO);
-        let (payload_type, payload) = match raw.message_type {
-            Some(proto::message::MessageType::Publish(publish)) => {
-                match publish.msg.and_then(|c| c.content_type) {
-                    Some(proto::content::ContentType::AppPayload(app)) => {
-                        (app.payload_type, app.blob)
+        let (mut metadata, app) = match contents {
+            Contents::Plain(plain) => (plain.metadata, plain.app),
+            Contents::Decoded(raw) => {
+                let app = match raw.message_type {
+                    Some(proto::message::MessageType::Publish(publish)) => {
+                        match publish.msg.and_then(|c| c.content_type) {
+                            Some(proto::content::ContentType::AppPayload(app)) => Some(app),
+                            _ => None,
+                        }
                     }
-                    _ => (String::new(), bytes::Bytes::new()),
-                }
+                    _ => None,
+                };
+                (raw.metadata, app)
             }
-            _ => (String::new(), bytes::Bytes::new()),
         };
+        // Most messages carry no metadata: skip hashing the key for nothing.
+        if !metadata.is_empty() {
+            metadata.remove(PUBLISH_TO);
+        }
+        let (payload_type, payload) = app.map_or_else(
+            || (String::new(), bytes::Bytes::new()),
+            |app| (app.payload_type, app.blob),
+        );
         ReceivedMessage {
             payload,
             context: Box::new(MessageContext {

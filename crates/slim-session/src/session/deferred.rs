@@ -7,17 +7,18 @@
 //! check per arrival once made a 16 384-message window run at a tenth of the speed of a
 //! 512-message one. A set of (sender, message id) beside the queue keeps it constant.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use slim_wire::NameKey;
 
+use crate::fast_hash::FastSet;
 use crate::wire::Inbound;
 
 /// Deferred messages in arrival order, each (sender, id) at most once.
 #[derive(Debug, Default)]
 pub(super) struct Deferred {
     queue: VecDeque<Inbound>,
-    held: HashSet<(NameKey, u32)>,
+    held: FastSet<(NameKey, u32)>,
 }
 
 impl Deferred {

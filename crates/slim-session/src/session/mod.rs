@@ -355,7 +355,7 @@ impl Session {
         if self.mls.is_none()
             && !sign
             && matches!(out.kind, T::Msg | T::MsgAck)
-            && let Ok(token) = ctx.identity.token(ctx.wall)
+            && let Ok(token) = ctx.identity.token(ctx.wall())
             && let Some(frame) = self.templates.frame(&out, &token)
         {
             ctx.io.transmit.push_back(Transmit::Frame(frame));
@@ -373,7 +373,8 @@ impl Session {
             },
             _ => None,
         };
-        match seal(out, ctx.identity, ctx.wall, sign, group) {
+        let wall = ctx.wall();
+        match seal(out, ctx.identity, wall, sign, group) {
             Ok(message) => {
                 if let Some(id) = repeatable {
                     self.sender.remember_sealed(id, &message);

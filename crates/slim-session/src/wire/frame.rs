@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use slim_wire::proto::{self, SessionMessageType, SessionType};
 use slim_wire::{Frame, FrameKind};
 
-use super::{Inbound, NameCache, TokenCache};
+use super::{Contents, Inbound, NameCache, PlainContents, TokenCache};
 
 impl Inbound {
     /// The `Inbound` that `parse_with(frame.decode())` gives, for a `Msg` or `MsgAck` in the
@@ -56,36 +56,30 @@ impl Inbound {
             .collect();
         // The token travels beside the message, shared with the sender's earlier messages;
         // acknowledgements never reach the application, so theirs is not kept at all.
-        let token = (kind == SessionMessageType::Msg).then(|| tokens.share(frame.identity()));
-        let header = proto::SlimHeader {
-            error: frame.error_flag(),
-            ..proto::SlimHeader::default()
+        let token = match kind {
+            SessionMessageType::Msg => Some(tokens.share_bytes(frame.identity_bytes())?),
+            _ => None,
         };
-        let msg = plain.app.map(|(payload_type, blob)| proto::Content {
-            content_type: Some(proto::content::ContentType::AppPayload(
-                proto::ApplicationPayload {
+        let contents = PlainContents {
+            error: frame.error_flag().unwrap_or(false),
+            session: proto::SessionHeader {
+                session_type: session.session_type,
+                session_message_type: session.message_type,
+                session_id: session.session_id,
+                message_id: session.message_id,
+                takes_ack_ranges: session.takes_ack_ranges,
+                ack_range_first: session.ack_range_first,
+            },
+            app: plain
+                .app
+                .map(|(payload_type, blob)| proto::ApplicationPayload {
                     payload_type: payload_type.to_owned(),
                     blob,
-                },
-            )),
-        });
-        let message = proto::Message {
-            message_type: Some(proto::message::MessageType::Publish(proto::Publish {
-                header: Some(header),
-                session: Some(proto::SessionHeader {
-                    session_type: session.session_type,
-                    session_message_type: session.message_type,
-                    session_id: session.session_id,
-                    message_id: session.message_id,
-                    takes_ack_ranges: session.takes_ack_ranges,
-                    ack_range_first: session.ack_range_first,
                 }),
-                msg,
-            })),
             metadata,
         };
         Some(Inbound {
-            message: Box::new(message),
+            contents: Contents::Plain(contents),
             token,
             source,
             destination,

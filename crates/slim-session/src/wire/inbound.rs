@@ -47,13 +47,37 @@ pub(crate) enum Body<'a> {
     Empty,
 }
 
+/// How a received message's contents are held.
+#[derive(Debug, Clone)]
+pub(crate) enum Contents {
+    /// Decoded by prost and kept whole (AAD reconstruction, commands, reply building).
+    /// Boxed: an `Inbound` moves through several calls and queues, and a decoded message is
+    /// about 750 bytes.
+    Decoded(Box<proto::Message>),
+    /// Only what a data message or acknowledgement of a session without MLS is read for,
+    /// taken from the frame's bytes (see `wire/frame.rs`): no routing header (the validated
+    /// names are the `Inbound`'s own), so nothing that needs one (MLS authenticated data, a
+    /// header signature) can be checked on it.
+    Plain(PlainContents),
+}
+
+/// [`Contents::Plain`]: a data message's or acknowledgement's session header, payload and
+/// metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct PlainContents {
+    /// The routing header's `error` flag.
+    pub error: bool,
+    pub session: proto::SessionHeader,
+    /// `None` when the message has no content (acknowledgements).
+    pub app: Option<proto::ApplicationPayload>,
+    pub metadata: HashMap<String, String>,
+}
+
 /// A validated session message.
 #[derive(Debug, Clone)]
 pub(crate) struct Inbound {
-    /// The message as received (kept whole for AAD reconstruction and reply building).
-    /// Boxed: an `Inbound` moves through several calls and queues, and the message is most of
-    /// its size (about 750 of 900 bytes).
-    pub message: Box<proto::Message>,
+    /// The message's contents as received.
+    pub contents: Contents,
     /// The sender's identity token, shared with its earlier messages, when it was read from
     /// the frame (the header then carries none): see `wire/tokens.rs`.
     pub token: Option<Arc<str>>,
@@ -121,7 +145,7 @@ impl Inbound {
             session_type,
             session_id: session.session_id,
             message_id: session.message_id,
-            message,
+            contents: Contents::Decoded(message),
             token: None,
         };
         match (kind, inbound.body()) {
@@ -140,20 +164,32 @@ impl Inbound {
         Ok(inbound)
     }
 
+    /// The message as prost decoded it; `None` for contents read from the frame.
+    pub fn decoded(&self) -> Option<&proto::Message> {
+        match &self.contents {
+            Contents::Decoded(message) => Some(message),
+            Contents::Plain(_) => None,
+        }
+    }
+
     fn publish(&self) -> Option<&proto::Publish> {
-        match &self.message.message_type {
+        match &self.decoded()?.message_type {
             Some(proto::message::MessageType::Publish(publish)) => Some(publish),
             _ => None,
         }
     }
 
-    /// The routing header (present by validation).
+    /// The routing header (present by validation when decoded; never kept when read from
+    /// the frame).
     pub fn header(&self) -> Option<&proto::SlimHeader> {
         self.publish().and_then(|p| p.header.as_ref())
     }
 
     fn session(&self) -> Option<&proto::SessionHeader> {
-        self.publish().and_then(|p| p.session.as_ref())
+        match &self.contents {
+            Contents::Decoded(_) => self.publish().and_then(|p| p.session.as_ref()),
+            Contents::Plain(plain) => Some(&plain.session),
+        }
     }
 
     /// Data: its sender takes acknowledgement ranges (our extension; see `session/acks.rs`).
@@ -191,7 +227,10 @@ impl Inbound {
         if let Some(token) = self.token.take() {
             return token;
         }
-        match &mut self.message.message_type {
+        let Contents::Decoded(message) = &mut self.contents else {
+            return Arc::from("");
+        };
+        match &mut message.message_type {
             Some(proto::message::MessageType::Publish(publish)) => {
                 publish.header.as_mut().map_or_else(
                     || Arc::from(""),
@@ -209,11 +248,21 @@ impl Inbound {
 
     /// True when the header's `error` flag is set (error RtxReply).
     pub fn is_error(&self) -> bool {
-        self.header().and_then(|h| h.error).unwrap_or(false)
+        match &self.contents {
+            Contents::Decoded(_) => self.header().and_then(|h| h.error).unwrap_or(false),
+            Contents::Plain(plain) => plain.error,
+        }
     }
 
     /// The content.
     pub fn body(&self) -> Body<'_> {
+        if let Contents::Plain(plain) = &self.contents {
+            return if plain.app.is_some() {
+                Body::App
+            } else {
+                Body::Empty
+            };
+        }
         match self
             .publish()
             .and_then(|p| p.msg.as_ref())
@@ -238,7 +287,11 @@ impl Inbound {
 
     /// Mutable application payload, for in-place decryption.
     pub fn app_mut(&mut self) -> Option<&mut proto::ApplicationPayload> {
-        match &mut self.message.message_type {
+        let message = match &mut self.contents {
+            Contents::Decoded(message) => message,
+            Contents::Plain(plain) => return plain.app.as_mut(),
+        };
+        match &mut message.message_type {
             Some(proto::message::MessageType::Publish(publish)) => {
                 match publish.msg.as_mut().and_then(|c| c.content_type.as_mut()) {
                     Some(proto::content::ContentType::AppPayload(app)) => Some(app),
@@ -251,13 +304,15 @@ impl Inbound {
 
     /// The message metadata.
     pub fn metadata(&self) -> &HashMap<String, String> {
-        &self.message.metadata
+        match &self.contents {
+            Contents::Decoded(message) => &message.metadata,
+            Contents::Plain(plain) => &plain.metadata,
+        }
     }
 
     /// True when metadata `key` is set to `TRUE`.
     pub fn flag(&self, key: &str) -> bool {
-        self.message
-            .metadata
+        self.metadata()
             .get(key)
             .is_some_and(|v| v.eq_ignore_ascii_case(super::TRUE_VALUE))
     }

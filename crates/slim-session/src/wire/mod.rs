@@ -30,7 +30,7 @@ use slim_wire::Name;
 use slim_wire::proto::{self, SessionMessageType, SessionType};
 
 pub(crate) use commands::*;
-pub(crate) use inbound::{Inbound, InboundError};
+pub(crate) use inbound::{Contents, Inbound, InboundError, PlainContents};
 pub(crate) use names::NameCache;
 pub(crate) use tokens::TokenCache;
 

@@ -31,6 +31,16 @@ impl TokenCache {
         self.slots.keep(shared.clone());
         shared
     }
+
+    /// [`TokenCache::share`] of a token still in bytes: one equal to a kept token is that
+    /// token without checking its UTF-8 again (a received frame's token was checked when the
+    /// frame was parsed); `None` when it is new and not UTF-8.
+    pub fn share_bytes(&mut self, token: &[u8]) -> Option<Arc<str>> {
+        if let Some(known) = self.slots.find(|known| known.as_bytes() == token) {
+            return Some(known.clone());
+        }
+        std::str::from_utf8(token).ok().map(|text| self.share(text))
+    }
 }
 
 #[cfg(test)]
@@ -43,6 +53,10 @@ mod tests {
         let first = cache.share("token-a");
         let again = cache.share("token-a");
         assert!(Arc::ptr_eq(&first, &again));
+        let from_bytes = cache.share_bytes(b"token-a").unwrap();
+        assert!(Arc::ptr_eq(&first, &from_bytes));
+        assert_eq!(cache.share_bytes(&[0xff, 0xfe]), None);
+        assert_eq!(&*cache.share_bytes(b"token-c").unwrap(), "token-c");
         assert_eq!(&*cache.share("token-b"), "token-b");
         for i in 0..(3 * SLOTS) {
             assert_eq!(&*cache.share(&format!("t{i}")), format!("t{i}"));

@@ -29,8 +29,9 @@ impl Session {
         if let Some(state) = self.mls.as_mut()
             && state.group.is_none()
         {
+            let wall = ctx.wall();
             let created = match ctx.mls.as_deref_mut() {
-                Some(provider) => provider.create_group(&group_id(self.id, &self.me), ctx.wall),
+                Some(provider) => provider.create_group(&group_id(self.id, &self.me), wall),
                 None => Err(crate::SecurityError::Mls("no MLS provider".into())),
             };
             match created {
@@ -142,7 +143,7 @@ impl Session {
                 self.finish_task(ctx, Err(CompletionError::Security("no MLS group".into())));
                 return;
             };
-            match group.add_member(&key_package, ctx.wall) {
+            match group.add_member(&key_package, ctx.wall()) {
                 Ok(added) => {
                     state.commit_id = state.commit_id.wrapping_add(1);
                     member_ref = Some(added.member);
@@ -233,7 +234,7 @@ impl Session {
             && let Some(group) = state.group_mut()
             && let Some(leaf) = member.mls.clone()
         {
-            match group.remove_member(&leaf, ctx.wall) {
+            match group.remove_member(&leaf, ctx.wall()) {
                 Ok(c) => {
                     state.commit_id = state.commit_id.wrapping_add(1);
                     commit = Some(wire::mls_payload(state.commit_id, Bytes::from(c)));
@@ -301,8 +302,8 @@ impl Session {
             return not_possible;
         };
         let added = match leaf {
-            Some(leaf) => group.rejoin_member(&leaf, key_package, ctx.wall),
-            None => group.add_member(key_package, ctx.wall),
+            Some(leaf) => group.rejoin_member(&leaf, key_package, ctx.wall()),
+            None => group.add_member(key_package, ctx.wall()),
         };
         let added = match added {
             Ok(a) => a,

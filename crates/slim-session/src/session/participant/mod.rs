@@ -129,11 +129,12 @@ impl Session {
         };
         if self.join_reply.is_none() {
             let key_package = if self.mls.is_some() {
+                let wall = ctx.wall();
                 let Some(provider) = ctx.mls.as_deref_mut() else {
                     self.terminate(ctx, CloseReason::Failed("no MLS provider".into()));
                     return;
                 };
-                match provider.key_package(ctx.wall) {
+                match provider.key_package(wall) {
                     Ok(kp) => Some(Bytes::from(kp)),
                     Err(e) => {
                         self.terminate(ctx, CloseReason::Failed(e.to_string()));
@@ -203,10 +204,11 @@ impl Session {
                 );
                 return;
             };
+            let wall = ctx.wall();
             let Some(provider) = ctx.mls.as_deref_mut() else {
                 return;
             };
-            match provider.join_group(&mls.mls_content, ctx.wall) {
+            match provider.join_group(&mls.mls_content, wall) {
                 Ok(group) => {
                     state.group = Some(group);
                     state.commit_id = mls.commit_id;
@@ -306,7 +308,7 @@ impl Session {
                 // The commit that removes us cannot (and need not) be applied.
                 if !removes_me
                     && let (Some(group), Some(commit)) = (state.group_mut(), commit)
-                    && let Err(e) = group.process_commit(&commit, ctx.wall)
+                    && let Err(e) = group.process_commit(&commit, ctx.wall())
                 {
                     failed = Some(e);
                 }

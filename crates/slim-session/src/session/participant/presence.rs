@@ -24,10 +24,11 @@ impl Session {
         let source = message.source.clone();
         let expected = self.control.is_pending(message.message_id);
         if expected && let Some(state) = self.mls.as_mut() {
+            let wall = ctx.wall();
             let Some(provider) = ctx.mls.as_deref_mut() else {
                 return;
             };
-            match provider.join_group(&reply.mls_content, ctx.wall) {
+            match provider.join_group(&reply.mls_content, wall) {
                 Ok(group) => {
                     state.group = Some(group);
                     state.commit_id = reply.commit_id;
@@ -73,10 +74,11 @@ impl Session {
         if self.mls.is_none() || self.role != Role::Participant {
             return;
         }
+        let wall = ctx.wall();
         let Some(provider) = ctx.mls.as_deref_mut() else {
             return;
         };
-        let key_package = match provider.key_package(ctx.wall) {
+        let key_package = match provider.key_package(wall) {
             Ok(kp) => Bytes::from(kp),
             Err(e) => {
                 warn!(session = %self.id, error = %e, "cannot create a key package to rejoin");
