@@ -84,6 +84,13 @@ pub struct SessionConfig {
     pub reliability: Option<Retries>,
     /// `Some` = end-to-end MLS encryption of application payloads and signed control
     /// messages.
+    ///
+    /// `None` leaves a session without end-to-end protection, as upstream does: payloads
+    /// cross every node in clear, and neither data nor (after the invitation) control
+    /// messages are authenticated between the ends, so a node or relay on the path can read,
+    /// drop or replace them (a copy carrying the next message id is taken as the real one).
+    /// TLS protects each link from outsiders, not from the nodes themselves. Turn MLS on
+    /// whenever a node between the ends is not fully trusted.
     pub mls: Option<MlsSettings>,
     /// Arbitrary key/values sent with the JoinRequest; participants adopt them.
     pub metadata: HashMap<String, String>,
