@@ -6,14 +6,15 @@
 //! and the identity token of every message, and the name cache then throws the names away
 //! again. For the two message types sent per application message — `Msg` and `MsgAck` — this
 //! builds the [`Inbound`] from the view instead: names from the cache by key and strings,
-//! payload and metadata from [`Frame::plain_publish`] (the blob shares the frame's bytes).
+//! payload and metadata from [`Frame::plain_publish`] (the blob shares the frame's bytes),
+//! held as `Contents::Plain` rather than as a rebuilt `proto::Message`.
 //!
 //! It answers `None` whenever anything is unusual (another message type, a name not in the
-//! cache, a payload layout prost must decide, a message `parse_with` would refuse): the caller
-//! then decodes and takes the general path, which gives the same result, errors included.
-//! Only sessions without MLS use it, because the message it builds carries the routing header
-//! without names: MLS rebuilds the authenticated data from those, and nothing else reads them
-//! (the validated names are `Inbound::source` and `destination`).
+//! cache, a token that is not UTF-8, a payload layout prost must decide, a message
+//! `parse_with` would refuse): the caller then decodes and takes the general path, which gives
+//! the same result, errors included. Only sessions without MLS use it, because plain contents
+//! keep no routing header: MLS rebuilds the authenticated data from it, and nothing else reads
+//! it (the validated names are `Inbound::source` and `destination`).
 
 use std::collections::HashMap;
 
