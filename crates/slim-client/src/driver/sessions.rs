@@ -110,19 +110,12 @@ impl Driver {
                 while self.layer.recv(now, session).is_some() {}
                 break;
             }
-            let mut exhausted = false;
-            while entry.tx.capacity() > 0 {
-                match self.layer.recv(now, session) {
-                    Some(delivery) => {
-                        let _ = entry.tx.try_send(delivery);
-                    }
-                    None => {
-                        exhausted = true;
-                        break;
-                    }
-                }
-            }
-            if exhausted {
+            let room = entry.tx.capacity();
+            let tx = &entry.tx;
+            let taken = self.layer.recv_into(now, session, room, |delivery| {
+                let _ = tx.try_send(delivery);
+            });
+            if taken < room {
                 break;
             }
             // Full: the handle asks for more once it has read enough. If it read everything

@@ -582,6 +582,44 @@ impl SessionLayer {
         delivery
     }
 
+    /// [`Self::recv`] of up to `limit` deliveries, each handed to `deliver`, in one visit to
+    /// the session (one lookup and one timer update for the batch instead of one per
+    /// message). Returns how many were handed over: fewer than `limit` means the session has
+    /// nothing more to read now.
+    pub fn recv_into(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        limit: usize,
+        mut deliver: impl FnMut(Delivery),
+    ) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        if self.sessions.contains_key(&session) {
+            return self
+                .with_session(now, session, |s, ctx| {
+                    let mut taken = 0;
+                    while taken < limit {
+                        let Some(delivery) = s.recv(ctx) else { break };
+                        deliver(delivery);
+                        taken += 1;
+                    }
+                    taken
+                })
+                .unwrap_or(0);
+        }
+        let mut taken = 0;
+        while taken < limit {
+            let Some(delivery) = self.recv(now, session) else {
+                break;
+            };
+            deliver(delivery);
+            taken += 1;
+        }
+        taken
+    }
+
     /// Sends the acknowledgements a session holds back now. A driver calls this when the
     /// application has read every message it was given and waits for more: no answer is
     /// coming that the acks could share a write with (see [`LayerConfig::ack_delay`]).

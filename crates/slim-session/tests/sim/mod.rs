@@ -446,25 +446,24 @@ impl Sim {
         let mut progressed = false;
         let sessions: Vec<SessionId> = endpoint.readable.iter().copied().collect();
         for session in sessions {
-            while budget > 0 {
-                match endpoint.layer.recv(now, session) {
-                    Some(delivery) => {
-                        budget -= 1;
-                        progressed = true;
-                        endpoint.inbox.entry(session).or_default().push(delivery);
-                    }
-                    None => {
-                        endpoint.readable.remove(&session);
-                        // Read everything and waits for more: as the client driver does,
-                        // the acks held for an answer that did not come go out now.
-                        if endpoint.layer.holds_acks(session) {
-                            endpoint.layer.flush_acks(now, session);
-                            progressed = true;
-                        }
-                        break;
-                    }
+            if budget == 0 {
+                break;
+            }
+            let inbox = endpoint.inbox.entry(session).or_default();
+            let taken = endpoint
+                .layer
+                .recv_into(now, session, budget, |delivery| inbox.push(delivery));
+            progressed |= taken > 0;
+            if taken < budget {
+                endpoint.readable.remove(&session);
+                // Read everything and waits for more: as the client driver does, the acks
+                // held for an answer that did not come go out now.
+                if endpoint.layer.holds_acks(session) {
+                    endpoint.layer.flush_acks(now, session);
+                    progressed = true;
                 }
             }
+            budget -= taken;
         }
         progressed
     }
