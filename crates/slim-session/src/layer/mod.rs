@@ -568,18 +568,9 @@ impl SessionLayer {
     /// readable here (until `None`, or [`Self::discard`]), as upstream hands every message
     /// that arrived before a close to the application.
     pub fn recv(&mut self, now: Instant, session: SessionId) -> Option<Delivery> {
-        if self.sessions.contains_key(&session) {
-            return self
-                .with_session(now, session, |s, ctx| s.recv(ctx))
-                .flatten();
-        }
-        let position = self.leftovers.iter().position(|(id, _)| *id == session)?;
-        let (_, inbox) = self.leftovers.get_mut(position)?;
-        let delivery = inbox.pop_front();
-        if inbox.is_empty() {
-            self.leftovers.remove(position);
-        }
-        delivery
+        let mut taken = None;
+        self.recv_into(now, session, 1, |delivery| taken = Some(delivery));
+        taken
     }
 
     /// [`Self::recv`] of up to `limit` deliveries, each handed to `deliver`, in one visit to
@@ -593,29 +584,35 @@ impl SessionLayer {
         limit: usize,
         mut deliver: impl FnMut(Delivery),
     ) -> usize {
+        let mut taken = 0;
         if limit == 0 {
             return 0;
         }
         if self.sessions.contains_key(&session) {
-            return self
-                .with_session(now, session, |s, ctx| {
-                    let mut taken = 0;
-                    while taken < limit {
-                        let Some(delivery) = s.recv(ctx) else { break };
-                        deliver(delivery);
-                        taken += 1;
-                    }
-                    taken
-                })
-                .unwrap_or(0);
+            self.with_session(now, session, |s, ctx| {
+                while taken < limit {
+                    let Some(delivery) = s.recv(ctx) else { break };
+                    deliver(delivery);
+                    taken += 1;
+                }
+            });
+            return taken;
         }
-        let mut taken = 0;
+        let Some(position) = self.leftovers.iter().position(|(id, _)| *id == session) else {
+            return 0;
+        };
+        let Some((_, inbox)) = self.leftovers.get_mut(position) else {
+            return 0;
+        };
         while taken < limit {
-            let Some(delivery) = self.recv(now, session) else {
+            let Some(delivery) = inbox.pop_front() else {
                 break;
             };
             deliver(delivery);
             taken += 1;
+        }
+        if inbox.is_empty() {
+            self.leftovers.remove(position);
         }
         taken
     }
