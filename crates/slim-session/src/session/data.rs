@@ -15,8 +15,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::Rng;
+use slim_wire::Name;
 use slim_wire::proto::SessionMessageType as T;
-use slim_wire::{Name, proto};
 
 use super::acks::HeldAck;
 use super::{Phase, Session};
@@ -26,7 +26,7 @@ use crate::event::{CompletionId, Delivery, Event, MessageContext, MessageError, 
 use crate::io::Ctx;
 use crate::reliable::{AppPayload, Classification, Received, seq};
 use crate::security::open_app_payload;
-use crate::wire::{self, Contents, Inbound, MAX_PUBLISH_ID, Outbound, PUBLISH_TO};
+use crate::wire::{self, Inbound, MAX_PUBLISH_ID, Outbound, PUBLISH_TO};
 
 impl Session {
     /// Checks that a publish can be accepted now.
@@ -245,21 +245,7 @@ impl Session {
             message_id,
             ..
         } = message;
-        let (mut metadata, app) = match contents {
-            Contents::Plain(plain) => (plain.metadata, plain.app),
-            Contents::Decoded(raw) => {
-                let app = match raw.message_type {
-                    Some(proto::message::MessageType::Publish(publish)) => {
-                        match publish.msg.and_then(|c| c.content_type) {
-                            Some(proto::content::ContentType::AppPayload(app)) => Some(app),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                };
-                (raw.metadata, app)
-            }
-        };
+        let (app, mut metadata) = contents.into_app_and_metadata();
         // Most messages carry no metadata: skip hashing the key for nothing.
         if !metadata.is_empty() {
             metadata.remove(PUBLISH_TO);

@@ -73,6 +73,28 @@ pub(crate) struct PlainContents {
     pub metadata: HashMap<String, String>,
 }
 
+impl Contents {
+    /// The application payload and the metadata, taken out of the message (for delivery).
+    pub fn into_app_and_metadata(
+        self,
+    ) -> (Option<proto::ApplicationPayload>, HashMap<String, String>) {
+        let message = match self {
+            Contents::Plain(plain) => return (plain.app, plain.metadata),
+            Contents::Decoded(message) => *message,
+        };
+        let app = match message.message_type {
+            Some(proto::message::MessageType::Publish(publish)) => {
+                match publish.msg.and_then(|c| c.content_type) {
+                    Some(proto::content::ContentType::AppPayload(app)) => Some(app),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        (app, message.metadata)
+    }
+}
+
 /// A validated session message.
 #[derive(Debug, Clone)]
 pub(crate) struct Inbound {
