@@ -268,6 +268,12 @@ pub struct SessionArgs {
     /// Group members receiving every message (`fanout`).
     #[arg(long, default_value_t = 8)]
     pub members: u32,
+    /// The receiving applications (`throughput`, `fanout`; the echo of `rtt`) share one
+    /// connection per `--sub-endpoint` (`slim_client::Connection`, as upstream's `Service`
+    /// hosts several applications) instead of a link each: the node sends a message for
+    /// several of them once. The senders keep their own links.
+    #[arg(long)]
+    pub shared_connection: bool,
     /// Messages a session keeps in flight before `publish` waits (the layer's window;
     /// default: the client's default, 512).
     #[arg(long)]

@@ -72,6 +72,8 @@ pub struct SessionFigures {
     pub mls: bool,
     /// Receiving members (1 for point-to-point).
     pub members: u32,
+    /// The receivers share one connection per endpoint (`--shared-connection`).
+    pub shared_connection: bool,
     /// Publish completions awaited that resolved `Ok` (reliable `throughput` only).
     pub completions_ok: u64,
     /// Publish completions that resolved with an error.
@@ -218,7 +220,7 @@ impl Report {
         if let Some(f) = &self.session {
             let _ = writeln!(
                 s,
-                "  session {}: {}, MLS {}, {} member(s), set up in {:.1} ms; completions {} ok / {} failed; {} out of order; {} reported lost",
+                "  session {}: {}, MLS {}, {} member(s){}, set up in {:.1} ms; completions {} ok / {} failed; {} out of order; {} reported lost",
                 f.pattern,
                 if f.reliable {
                     "reliable"
@@ -227,6 +229,11 @@ impl Report {
                 },
                 if f.mls { "on" } else { "off" },
                 f.members,
+                if f.shared_connection {
+                    " on a shared connection"
+                } else {
+                    ""
+                },
                 f.setup_ms,
                 f.completions_ok,
                 f.completions_failed,

@@ -76,6 +76,14 @@ async fn every_scenario_delivers_and_reports_json() {
             with(&["session", "--pattern", "throughput"]),
             with(&["session", "--pattern", "fanout", "--members", "3"]),
             with(&[
+                "session",
+                "--pattern",
+                "fanout",
+                "--members",
+                "3",
+                "--shared-connection",
+            ]),
+            with(&[
                 "rpc",
                 "--calls",
                 "200",
@@ -91,8 +99,18 @@ async fn every_scenario_delivers_and_reports_json() {
     .await
     .expect("runs finish");
 
-    let [pubsub, rtt, fanout, session_rtt, throughput, group, rpc] = &runs[..] else {
-        panic!("seven reports")
+    let [
+        pubsub,
+        rtt,
+        fanout,
+        session_rtt,
+        throughput,
+        group,
+        shared,
+        rpc,
+    ] = &runs[..]
+    else {
+        panic!("eight reports")
     };
     assert_eq!(pubsub["scenario"], "pubsub");
     assert_eq!(pubsub["label"], "smoke");
@@ -142,6 +160,12 @@ async fn every_scenario_delivers_and_reports_json() {
     assert_eq!(group["expected"], group["sent"].as_u64().unwrap() * 3);
     assert!(delivered(group) > 0, "{group}");
     assert_eq!(group["session"]["out_of_order"], 0, "{group}");
+    // The same with the members sharing one connection: the node sends each message once
+    // and the connection hands out the three copies.
+    assert_eq!(shared["session"]["shared_connection"], true, "{shared}");
+    assert_eq!(shared["expected"], shared["sent"].as_u64().unwrap() * 3);
+    assert!(delivered(shared) > 0, "{shared}");
+    assert_eq!(shared["session"]["out_of_order"], 0, "{shared}");
 
     // RPC: every unary call and every streamed item.
     assert_eq!(rpc["scenario"], "rpc");

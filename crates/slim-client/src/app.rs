@@ -11,10 +11,12 @@ use slim_wire::{InstanceId, Name};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{AppConfig, AppIdentity};
+use crate::connection::Connection;
 use crate::dataplane::{DataPlaneClient, DataPlaneConfig, SubscribeError};
 use crate::driver::{self, Command};
 use crate::error::{ConnectError, SessionError};
 use crate::session::Session;
+use crate::uplink::{Intake, Uplink};
 
 /// Builds an [`App`]: name, identity, node, settings.
 ///
@@ -35,6 +37,7 @@ pub struct AppBuilder {
     identity: Option<AppIdentity>,
     signing_key: Option<SigningKey>,
     config: AppConfig,
+    connection: Option<Connection>,
 }
 
 impl AppBuilder {
@@ -65,6 +68,14 @@ impl AppBuilder {
         self
     }
 
+    /// Shares `connection` with other applications of this process instead of dialing a
+    /// link of its own (see [`Connection`]); the link settings of [`AppConfig::link`] and
+    /// [`AppConfig::post_quantum_link`] are then the connection's, not these.
+    pub fn connection(mut self, connection: &Connection) -> Self {
+        self.connection = Some(connection.clone());
+        self
+    }
+
     /// Replaces every setting (the endpoint included).
     pub fn config(mut self, config: AppConfig) -> Self {
         self.config = config;
@@ -83,8 +94,9 @@ impl AppBuilder {
         self
     }
 
-    /// Connects to the node, subscribes the application's name (with its instance id) and
-    /// starts the application's driver task. Must run inside a tokio runtime.
+    /// Connects to the node (or attaches to the shared [`Connection`]), subscribes the
+    /// application's name (with its instance id) and starts the application's driver task.
+    /// Must run inside a tokio runtime.
     ///
     /// Without an identity set, fails with a configuration error: there is no safe default.
     pub async fn connect(self) -> Result<App, ConnectError> {
@@ -93,6 +105,7 @@ impl AppBuilder {
             identity,
             signing_key,
             config,
+            connection,
         } = self;
         let identity = identity.ok_or(ConnectError::NoIdentity)?;
         let base = name.with_id(InstanceId::ANY);
@@ -106,13 +119,23 @@ impl AppBuilder {
         let id = InstanceId(slim_wire::hash::instance_id_for(provider.token_id()));
         let me = base.with_id(id);
 
-        let mut data_plane = DataPlaneConfig::new(config.link.endpoint.clone(), me.clone());
-        data_plane.link = config.link.clone();
-        data_plane.post_quantum = config.post_quantum_link;
-        data_plane.ack_timeout = config.subscription_timeout;
-        // The driver reads the link itself; it runs before the application's own
-        // subscription, so that the acknowledgement is read.
-        let (client, link) = DataPlaneClient::connect_direct(data_plane).await?;
+        let (uplink, intake) = match &connection {
+            Some(connection) => {
+                let (member, queue) = connection.attach(me.clone());
+                let uplink = Uplink::shared(connection.client().clone(), member);
+                (uplink, Intake::shared(queue))
+            }
+            None => {
+                let mut data_plane = DataPlaneConfig::new(config.link.endpoint.clone(), me.clone());
+                data_plane.link = config.link.clone();
+                data_plane.post_quantum = config.post_quantum_link;
+                data_plane.ack_timeout = config.subscription_timeout;
+                // The driver reads the link itself; it runs before the application's own
+                // subscription, so that the acknowledgement is read.
+                let (client, reader) = DataPlaneClient::connect_direct(data_plane).await?;
+                (Uplink::own(client), Intake::own(reader))
+            }
+        };
 
         let layer = SessionLayer::builder(
             me.clone(),
@@ -122,14 +145,15 @@ impl AppBuilder {
         .config(config.layer.clone())
         .seed(rand_core::OsRng.next_u64())
         .build(Instant::now(), SystemTime::now())?;
-        let commands = driver::spawn(layer, client.clone(), link, config);
-        // On failure, dropping `commands` stops the driver, which closes the link.
-        client.subscribe(&me).await?;
+        let commands = driver::spawn(layer, uplink.clone(), intake, config);
+        // On failure, dropping `commands` stops the driver, which closes the link (or leaves
+        // the shared connection).
+        uplink.subscribe(&me).await?;
         Ok(App {
             inner: Arc::new(AppInner {
                 name: me,
                 commands,
-                client,
+                uplink,
             }),
         })
     }
@@ -157,7 +181,7 @@ pub struct App {
 struct AppInner {
     name: Name,
     commands: mpsc::UnboundedSender<Command>,
-    client: DataPlaneClient,
+    uplink: Uplink,
 }
 
 impl App {
@@ -169,6 +193,7 @@ impl App {
             identity: None,
             signing_key: None,
             config: AppConfig::default(),
+            connection: None,
         }
     }
 
@@ -179,7 +204,7 @@ impl App {
 
     /// True while the link to the node is up (it redials by itself when lost).
     pub fn is_connected(&self) -> bool {
-        self.inner.client.is_connected()
+        self.inner.uplink.is_connected()
     }
 
     fn send(&self, command: Command) -> Result<(), SessionError> {
@@ -234,7 +259,7 @@ impl App {
     /// Also answers invitations addressed to `name` (another service name this application
     /// serves, such as an RPC service name): subscribes it at the node.
     pub async fn add_name(&self, name: Name) -> Result<(), SubscribeError> {
-        self.inner.client.subscribe(&name).await?;
+        self.inner.uplink.subscribe(&name).await?;
         self.send(Command::LocalName { name, add: true })
             .map_err(|_| SubscribeError::Disconnected)
     }
@@ -245,7 +270,7 @@ impl App {
             name: name.clone(),
             add: false,
         });
-        self.inner.client.unsubscribe(&name).await
+        self.inner.uplink.unsubscribe(&name).await
     }
 
     /// What the session layer counted so far: messages refused as invalid, undecryptable or

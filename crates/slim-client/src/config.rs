@@ -100,16 +100,8 @@ pub struct AppConfig {
 impl AppConfig {
     /// Settings to reach the node at `endpoint`, everything else at its default.
     pub fn new(endpoint: impl Into<String>) -> Self {
-        let mut link = ClientConfig::with_endpoint(endpoint);
-        link.backoff = BackoffConfig::Exponential {
-            base: Duration::from_millis(100),
-            factor: 2.0,
-            max_delay: Duration::from_secs(2),
-            jitter: true,
-            max_attempts: None,
-        };
         AppConfig {
-            link,
+            link: default_link(endpoint),
             layer: LayerConfig::default(),
             mls_suite: slim_mls::Suite::P256,
             post_quantum_link: false,
@@ -130,4 +122,18 @@ impl Default for AppConfig {
             slim_transport::config::DEFAULT_PORT
         ))
     }
+}
+
+/// The default link to the node at `endpoint`: exponential backoff from 100 ms to 2 s, never
+/// giving up.
+pub(crate) fn default_link(endpoint: impl Into<String>) -> ClientConfig {
+    let mut link = ClientConfig::with_endpoint(endpoint);
+    link.backoff = BackoffConfig::Exponential {
+        base: Duration::from_millis(100),
+        factor: 2.0,
+        max_delay: Duration::from_secs(2),
+        jitter: true,
+        max_attempts: None,
+    };
+    link
 }

@@ -41,7 +41,8 @@
 //! the connection to the node ([`dataplane`]); `App` and `Session` are cheap-clone handles
 //! that send it commands (the async-nats pattern). The driver reconnects to its node and
 //! restores its subscriptions by itself; sessions ride out a short outage on their
-//! retransmissions.
+//! retransmissions. Applications of one process can share one link instead
+//! ([`Connection`]): the node then sends a message for several of them once.
 //!
 //! Defaults suit agents backed by language models: receiving and accepting wait as long as
 //! it takes, sessions end only when a peer process is gone (missed heartbeats), and every
@@ -52,6 +53,8 @@
 //! - `app.rs`: [`App`], [`AppBuilder`].
 //! - `session.rs`: [`Session`], [`Completion`], [`Messages`].
 //! - `config.rs`: [`AppConfig`], [`AppIdentity`].
+//! - `connection/`: [`Connection`], one link shared by several applications.
+//! - `uplink.rs`: an application's way to the node, its own link or a shared connection.
 //! - `error.rs`: [`ConnectError`], [`SessionError`].
 //! - `driver/`: the driver task (loop, commands, events, per-session state, subscriptions).
 //! - [`dataplane`]: the data-plane client (link, subscriptions, reconnection), usable alone.
@@ -60,13 +63,16 @@
 
 mod app;
 mod config;
+mod connection;
 pub mod dataplane;
 mod driver;
 mod error;
 mod session;
+mod uplink;
 
 pub use app::{App, AppBuilder};
 pub use config::{AppConfig, AppIdentity};
+pub use connection::{Connection, ConnectionConfig, ConnectionStats};
 pub use error::{ConnectError, SessionError};
 pub use session::{Completion, Message, Messages, Session};
 

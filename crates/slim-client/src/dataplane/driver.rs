@@ -115,9 +115,10 @@ async fn session(shared: &Shared, link: Link, sink: &Sink) {
         ..
     } = link;
     let mut waits = Vec::new();
-    let name = shared.name();
-    for (subscribed, id) in shared.renew_all() {
-        let Ok(frame) = Frame::from_message(&builders::subscribe(&name, &subscribed, id)) else {
+    for subscribed in shared.renew_all() {
+        let (id, source) = (subscribed.id, &subscribed.source);
+        let Ok(frame) = Frame::from_message(&builders::subscribe(source, &subscribed.name, id))
+        else {
             continue;
         };
         let (tx, rx) = oneshot::channel();
@@ -125,7 +126,7 @@ async fn session(shared: &Shared, link: Link, sink: &Sink) {
         if sender.send(OutFrame::as_is(frame)).await.is_err() {
             break;
         }
-        waits.push((subscribed, rx));
+        waits.push((subscribed.name, rx));
     }
     shared.set_sender(Some(sender));
     let ack_timeout = shared.ack_timeout;

@@ -175,24 +175,35 @@ impl DataPlaneClient {
     /// acknowledgement. The subscription is restored after every reconnect until
     /// [`DataPlaneClient::unsubscribe`].
     pub async fn subscribe(&self, name: &Name) -> Result<u64, SubscribeError> {
+        self.subscribe_as(&self.shared_name(), name).await
+    }
+
+    /// [`DataPlaneClient::subscribe`] on behalf of `source`, the application the subscription
+    /// is for (a [`crate::Connection`] serves several).
+    pub(crate) async fn subscribe_as(
+        &self,
+        source: &Name,
+        name: &Name,
+    ) -> Result<u64, SubscribeError> {
         let id = self.shared.next_subscription_id();
-        let message = builders::subscribe(&self.shared_name(), name, id);
+        let message = builders::subscribe(source, name, id);
         self.request(id, message).await?;
-        self.shared.remember(name.clone(), id);
+        self.shared.remember(source.clone(), name.clone(), id);
         Ok(id)
     }
 
     /// Withdraws a subscription made with [`DataPlaneClient::subscribe`] and waits for the
     /// acknowledgement (immediately `Ok` while disconnected: the node forgot it anyway).
     pub async fn unsubscribe(&self, name: &Name) -> Result<(), SubscribeError> {
-        if !self.shared.forget(name) {
+        // The name as subscribed (with its strings) and by whom.
+        let Some(subscribed) = self.shared.forget(name) else {
             return Err(SubscribeError::NotSubscribed);
-        }
+        };
         if !self.is_connected() {
             return Ok(());
         }
         let id = self.shared.next_subscription_id();
-        let message = builders::unsubscribe(&self.shared_name(), name, id);
+        let message = builders::unsubscribe(&subscribed.source, &subscribed.name, id);
         self.request(id, message).await
     }
 

@@ -20,8 +20,10 @@ pub(super) struct Shared {
     pub(super) ack_timeout: Duration,
     /// The current link's queue; `None` while disconnected.
     link: ArcSwapOption<LinkSender>,
-    /// What is subscribed (and restored after a reconnect), with the id last used for it.
-    subscriptions: Mutex<HashMap<NameKey, (Name, u64)>>,
+    /// What is subscribed (and restored after a reconnect): the name, the id last used for
+    /// it, and the subscriber named as the source (the client's name, or the application of
+    /// a shared connection that subscribed it).
+    subscriptions: Mutex<HashMap<NameKey, Subscribed>>,
     /// Requests waiting for their acknowledgement, by subscription id.
     acks: Mutex<HashMap<u64, AckWaiter>>,
     next_id: AtomicU64,
@@ -36,6 +38,13 @@ impl std::fmt::Debug for Shared {
             .field("generation", &*self.generation.borrow())
             .finish_non_exhaustive()
     }
+}
+
+/// One remembered subscription.
+pub(super) struct Subscribed {
+    pub(super) name: Name,
+    pub(super) id: u64,
+    pub(super) source: Name,
 }
 
 /// Locks a mutex, ignoring poisoning: the guarded maps stay consistent under every panic
@@ -83,22 +92,26 @@ impl Shared {
         self.link.store(sender.map(Arc::new));
     }
 
-    pub(super) fn remember(&self, name: Name, id: u64) {
-        lock(&self.subscriptions).insert(name.key(), (name, id));
+    pub(super) fn remember(&self, source: Name, name: Name, id: u64) {
+        lock(&self.subscriptions).insert(name.key(), Subscribed { name, id, source });
     }
 
-    /// Forgets a subscription; false when there was none.
-    pub(super) fn forget(&self, name: &Name) -> bool {
-        lock(&self.subscriptions).remove(&name.key()).is_some()
+    /// Forgets a subscription; returns it, `None` when there was none.
+    pub(super) fn forget(&self, name: &Name) -> Option<Subscribed> {
+        lock(&self.subscriptions).remove(&name.key())
     }
 
     /// Assigns fresh ids to every remembered subscription and returns them, for a restore.
-    pub(super) fn renew_all(&self) -> Vec<(Name, u64)> {
+    pub(super) fn renew_all(&self) -> Vec<Subscribed> {
         let mut subscriptions = lock(&self.subscriptions);
         let mut renewed = Vec::with_capacity(subscriptions.len());
-        for (name, id) in subscriptions.values_mut() {
-            *id = self.next_subscription_id();
-            renewed.push((name.clone(), *id));
+        for subscribed in subscriptions.values_mut() {
+            subscribed.id = self.next_subscription_id();
+            renewed.push(Subscribed {
+                name: subscribed.name.clone(),
+                id: subscribed.id,
+                source: subscribed.source.clone(),
+            });
         }
         renewed
     }

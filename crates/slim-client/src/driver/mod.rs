@@ -52,9 +52,10 @@ use slim_wire::Frame;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::AppConfig;
-use crate::dataplane::{DataPlaneClient, LinkReader, SendError};
+use crate::dataplane::SendError;
 use crate::error::SessionError;
 use crate::session::{Session, SessionParts};
+use crate::uplink::{Intake, Uplink};
 use sessions::Entry;
 use subscriptions::{SubResult, Subscriptions};
 
@@ -92,8 +93,8 @@ enum Wake {
 /// The application's driver task state.
 pub(crate) struct Driver {
     layer: SessionLayer,
-    client: DataPlaneClient,
-    link: LinkReader,
+    uplink: Uplink,
+    intake: Intake,
     /// The link's connection, driven here rather than on a task of its own (see
     /// `slim_transport::ConnectionHandle`): socket readiness wakes this task directly.
     connection: Option<AdoptedConnection>,
@@ -131,18 +132,18 @@ pub(crate) struct Driver {
 /// Starts the driver task; returns the command channel the handles use.
 pub(crate) fn spawn(
     layer: SessionLayer,
-    client: DataPlaneClient,
-    link: LinkReader,
+    uplink: Uplink,
+    intake: Intake,
     config: AppConfig,
 ) -> mpsc::UnboundedSender<Command> {
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (worker_tx, worker_rx) = mpsc::unbounded_channel();
     let (results_tx, sub_results) = mpsc::unbounded_channel();
-    tokio::spawn(subscriptions::worker(client.clone(), worker_rx, results_tx));
+    tokio::spawn(subscriptions::worker(uplink.clone(), worker_rx, results_tx));
     let driver = Driver {
         layer,
-        client,
-        link,
+        uplink,
+        intake,
         connection: None,
         read_batch: config.inbox_capacity.max(1),
         backlog: intake::Backlog::default(),
@@ -207,7 +208,7 @@ impl Driver {
                 }
                 Wake::ConnectionEnded => self.connection = None,
             }
-            if let Some(handle) = self.link.take_connection() {
+            if let Some(handle) = self.intake.take_connection() {
                 self.connection = Some(handle.adopt());
             }
             self.pump(now);
@@ -216,11 +217,13 @@ impl Driver {
             }
             self.arm_timer();
         }
+        // Nothing more is read; a shared connection must not wait for this application.
+        self.intake.close();
         // The last frames leave through the connection: give it its own task again.
         if let Some(connection) = self.connection.take() {
             tokio::spawn(connection);
         }
-        self.client.flush(FLUSH_LIMIT).await;
+        self.uplink.flush(FLUSH_LIMIT).await;
         self.stop();
     }
 
@@ -228,8 +231,8 @@ impl Driver {
     async fn wait(&mut self) -> Wake {
         let room = self.read_room();
         let Driver {
-            client,
-            link,
+            uplink,
+            intake,
             commands,
             commands_open,
             sub_results,
@@ -244,10 +247,10 @@ impl Driver {
         let armed = timer_at.is_some();
         let next = async {
             tokio::select! {
-                result = send_blocked(client, blocked.as_ref()), if blocked.is_some() => {
+                result = send_blocked(uplink, blocked.as_ref()), if blocked.is_some() => {
                     Wake::Sent(result)
                 }
-                count = link.recv_batch(frames, room), if room > 0 => {
+                count = intake.recv_batch(frames, room), if room > 0 => {
                     if count == 0 { Wake::LinkClosed } else { Wake::Frames }
                 }
                 count = commands.recv_many(batch, COMMAND_BATCH), if *commands_open => {
@@ -320,7 +323,7 @@ impl Driver {
             {
                 trace_message("sending", &message);
             }
-            match self.client.try_send_frame(frame.clone()) {
+            match self.uplink.try_send_frame(frame.clone()) {
                 Ok(()) => {}
                 Err(SendError::Full) => {
                     self.blocked = Some(frame);
@@ -399,7 +402,7 @@ impl Driver {
                 "messages dropped while disconnected"
             );
         }
-        self.client.close();
+        self.uplink.close();
         if let Some((_, replies)) = self.shutdown.take() {
             for reply in replies {
                 let _ = reply.send(());
@@ -439,9 +442,9 @@ fn trace_message(what: &str, message: &slim_wire::proto::Message) {
 }
 
 /// Waits for room on the link for the frame kept aside (never completes without one).
-async fn send_blocked(client: &DataPlaneClient, frame: Option<&Frame>) -> Result<(), SendError> {
+async fn send_blocked(uplink: &Uplink, frame: Option<&Frame>) -> Result<(), SendError> {
     match frame {
-        Some(frame) => client.send_frame(frame.clone()).await,
+        Some(frame) => uplink.send_frame(frame.clone()).await,
         None => std::future::pending().await,
     }
 }

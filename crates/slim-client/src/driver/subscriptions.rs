@@ -15,7 +15,8 @@ use slim_session::{SessionLayer, SubscriptionId};
 use slim_wire::{Name, NameKey};
 use tokio::sync::mpsc;
 
-use crate::dataplane::{DataPlaneClient, SubscribeError};
+use crate::dataplane::SubscribeError;
+use crate::uplink::Uplink;
 
 /// A request for the worker.
 #[derive(Debug)]
@@ -126,14 +127,14 @@ impl Subscriptions {
 
 /// Carries out subscription requests in order until the driver goes away.
 pub(crate) async fn worker(
-    client: DataPlaneClient,
+    uplink: Uplink,
     mut requests: mpsc::UnboundedReceiver<SubRequest>,
     results: mpsc::UnboundedSender<SubResult>,
 ) {
     while let Some(request) = requests.recv().await {
         match request {
             SubRequest::Subscribe { name, generation } => {
-                let result = subscribe(&client, &name).await;
+                let result = subscribe(&uplink, &name).await;
                 let answer = SubResult {
                     key: name.key(),
                     generation,
@@ -144,7 +145,7 @@ pub(crate) async fn worker(
                 }
             }
             SubRequest::Unsubscribe { name } => {
-                if let Err(error) = client.unsubscribe(&name).await {
+                if let Err(error) = uplink.unsubscribe(&name).await {
                     tracing::debug!(%name, %error, "unsubscribe failed");
                 }
             }
@@ -153,19 +154,15 @@ pub(crate) async fn worker(
 }
 
 /// Subscribes `name`; while the link is down, waits (bounded) for it to come back first.
-async fn subscribe(client: &DataPlaneClient, name: &Name) -> Result<(), String> {
-    match client.subscribe(name).await {
-        Ok(_) => Ok(()),
+async fn subscribe(uplink: &Uplink, name: &Name) -> Result<(), String> {
+    match uplink.subscribe(name).await {
+        Ok(()) => Ok(()),
         Err(SubscribeError::Disconnected) => {
-            let generation = client.generation();
-            client
-                .wait_generation(generation + 1, client.ack_timeout())
+            let generation = uplink.generation();
+            uplink
+                .wait_generation(generation + 1, uplink.ack_timeout())
                 .await;
-            client
-                .subscribe(name)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            uplink.subscribe(name).await.map_err(|e| e.to_string())
         }
         Err(error) => Err(error.to_string()),
     }

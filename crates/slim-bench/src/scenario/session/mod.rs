@@ -17,16 +17,18 @@
 //! check order and requesters can tell a late echo from the one they wait for.
 //!
 //! Applications are named `bench/<run>/<role>` and identify with a shared secret; each has
-//! its own connection, spread over `--endpoint` (senders) and `--sub-endpoint` (receivers).
+//! its own connection, spread over `--endpoint` (senders) and `--sub-endpoint` (receivers),
+//! except that with `--shared-connection` the receivers of one endpoint share one.
 
 mod rtt;
 mod stream;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
-use slim_client::{App, AppConfig, Name, SessionConfig, SessionKind};
+use slim_client::{App, AppConfig, Connection, ConnectionConfig, Name, SessionConfig, SessionKind};
 use tokio::task::JoinSet;
 
 use super::Run;
@@ -56,6 +58,8 @@ struct Setup {
     secret: String,
     window: Option<u32>,
     tcp_quickack: slim_client::QuickAck,
+    /// With `--shared-connection`: the receivers' connections by endpoint, made on first use.
+    shared: Option<tokio::sync::Mutex<HashMap<String, Connection>>>,
 }
 
 impl Setup {
@@ -70,6 +74,7 @@ impl Setup {
             secret: args.secret.clone(),
             window: args.window,
             tcp_quickack: args.tcp_quickack.into(),
+            shared: args.shared_connection.then(Default::default),
         }
     }
 
@@ -107,9 +112,26 @@ impl Setup {
             config.layer.window = window;
         }
         config.link.tcp_quickack = self.tcp_quickack;
-        App::builder(Self::name(run, role)?)
+        let mut builder = App::builder(Self::name(run, role)?)
             .shared_secret(self.secret.clone())
-            .config(config)
+            .config(config.clone());
+        if let (true, Some(shared)) = (receiver, &self.shared) {
+            let mut connections = shared.lock().await;
+            let connection = match connections.get(endpoint) {
+                Some(connection) => connection.clone(),
+                None => {
+                    let mut settings = ConnectionConfig::new(endpoint.clone());
+                    settings.link = config.link;
+                    let connection = Connection::connect(settings)
+                        .await
+                        .with_context(|| format!("connecting to {endpoint}"))?;
+                    connections.insert(endpoint.clone(), connection.clone());
+                    connection
+                }
+            };
+            builder = builder.connection(&connection);
+        }
+        builder
             .connect()
             .await
             .with_context(|| format!("connecting `{role}` to {endpoint}"))
@@ -122,6 +144,7 @@ impl Setup {
             reliable: self.reliable,
             mls: self.mls,
             members,
+            shared_connection: self.shared.is_some(),
             setup_ms: setup.as_secs_f64() * 1e3,
             ..SessionFigures::default()
         }
