@@ -168,3 +168,48 @@ impl Intake {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use slim_wire::builders;
+
+    use super::*;
+
+    fn frame(n: u8) -> Frame {
+        let me = Name::new("org", "ns", "me").unwrap();
+        let message = builders::publish(&me, &me, 1, "msg", Bytes::from(vec![n]));
+        Frame::from_message(&message).unwrap()
+    }
+
+    fn numbers(frames: &[Frame]) -> Vec<u8> {
+        frames
+            .iter()
+            .map(|frame| crate::dataplane::app_payload(frame).unwrap()[0])
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_shared_batch_is_read_within_the_limit_in_order_and_the_end_is_seen() {
+        let (queue, receiver) = mpsc::channel(4);
+        let mut intake = Intake::shared(receiver);
+        queue.send((0..5).map(frame).collect()).await.unwrap();
+        queue.send(vec![frame(5)]).await.unwrap();
+        drop(queue);
+        let mut out = Vec::new();
+        assert_eq!(intake.recv_batch(&mut out, 2).await, 2);
+        assert_eq!(intake.recv_batch(&mut out, 2).await, 2);
+        assert_eq!(
+            intake.recv_batch(&mut out, 8).await,
+            1,
+            "what the batch left"
+        );
+        assert_eq!(intake.recv_batch(&mut out, 8).await, 1);
+        assert_eq!(numbers(&out), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            intake.recv_batch(&mut out, 8).await,
+            0,
+            "the switch is gone"
+        );
+    }
+}

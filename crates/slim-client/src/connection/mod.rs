@@ -18,7 +18,10 @@
 //! One task (`switch.rs`) reads the link and the applications' local frames and hands each
 //! frame to its receivers' queues, waiting for room: the applications of one connection share
 //! its flow, so one that stops reading holds the others up, as it would hold up its own link.
-//! Applications that must not wait for each other take a connection each.
+//! And a message crosses one more task each way (the switch, then the application's driver)
+//! than on an own link, whose driver drives the socket itself: a shared connection is for
+//! throughput and fewer connections; applications that must not wait for each other, or need
+//! the shortest round trip, take a link each (the default).
 //!
 //! Layout: this file the handle and its settings; `table.rs` subscriptions and matching;
 //! `switch.rs` the task; `member.rs` an application's side of the connection.
