@@ -29,6 +29,8 @@ if [ "${SLIM_INTEROP_UPSTREAM_NODE:-0}" = 1 ]; then
   SLIM_INTEROP_OUR_PORT=$port python3 tests/interop/run.py --upstream-bin "$upstream_root/bin/slim" \
     --other-node-cmd "$target_dir/debug/slim --config tests/interop/configs/our-node-fixed-port.yaml" \
     --other-node "http://127.0.0.1:$port" link
+  # Our applications sharing one connection, through upstream's node.
+  tests/interop/shared_connection_upstream.sh "$upstream_root/bin/slim" "$target_dir/debug/slim-bench"
 fi
 
 # Fuzz smoke: each cargo-fuzz target for a short time. cargo-fuzz wants nightly-only rustc
