@@ -252,7 +252,7 @@ impl Session {
         }
         let (payload_type, payload) = app.map_or_else(
             || (String::new(), bytes::Bytes::new()),
-            |app| (app.payload_type, detach_small(app.blob)),
+            |app| (app.payload_type, app.blob),
         );
         ReceivedMessage {
             payload,
@@ -316,42 +316,5 @@ impl Session {
             blob,
             metadata,
         }
-    }
-}
-
-/// Payloads up to this size are copied out of the received buffer.
-const DETACH_BELOW: usize = 1024;
-
-/// A small payload as its own allocation instead of a slice of the link's read buffer. A
-/// slice keeps the whole buffer (kilobytes, shared by every message read with it) alive until
-/// the application drops the payload on its own thread; copying a few bytes here lets the
-/// buffer go back to the allocator on the thread that took it, instead of one cross-thread
-/// reference count per message and freed buffers the allocator hands back to the system.
-fn detach_small(payload: bytes::Bytes) -> bytes::Bytes {
-    if payload.len() <= DETACH_BELOW {
-        bytes::Bytes::copy_from_slice(&payload)
-    } else {
-        payload
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use bytes::Bytes;
-
-    use super::{DETACH_BELOW, detach_small};
-
-    #[test]
-    fn small_payloads_leave_the_read_buffer_and_large_ones_share_it() {
-        let buffer = Bytes::from(vec![7u8; 4 * DETACH_BELOW]);
-        let inside = |payload: &Bytes| {
-            let start = buffer.as_ptr() as usize;
-            (start..start + buffer.len()).contains(&(payload.as_ptr() as usize))
-        };
-        let small = detach_small(buffer.slice(10..10 + DETACH_BELOW));
-        assert_eq!(small, buffer.slice(10..10 + DETACH_BELOW));
-        assert!(!inside(&small), "a small payload is a copy");
-        let large = detach_small(buffer.slice(10..11 + DETACH_BELOW));
-        assert!(inside(&large), "a large payload stays a slice");
     }
 }

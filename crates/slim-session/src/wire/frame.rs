@@ -6,7 +6,8 @@
 //! and the identity token of every message, and the name cache then throws the names away
 //! again. For the two message types sent per application message — `Msg` and `MsgAck` — this
 //! builds the [`Inbound`] from the view instead: names from the cache by key and strings,
-//! payload and metadata from [`Frame::plain_publish`] (the blob shares the frame's bytes),
+//! payload and metadata from [`Frame::plain_publish`] (the blob copied when small, shared
+//! with the frame's bytes when large: `payload.rs`),
 //! held as `Contents::Plain` rather than as a rebuilt `proto::Message`.
 //!
 //! It answers `None` whenever anything is unusual (another message type, a name not in the
@@ -75,7 +76,7 @@ impl Inbound {
                 .app
                 .map(|(payload_type, blob)| proto::ApplicationPayload {
                     payload_type: payload_type.to_owned(),
-                    blob,
+                    blob: super::payload::from_buffer(frame.bytes(), blob),
                 }),
             metadata,
         };

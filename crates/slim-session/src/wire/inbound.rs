@@ -75,6 +75,8 @@ pub(crate) struct PlainContents {
 
 impl Contents {
     /// The application payload and the metadata, taken out of the message (for delivery).
+    /// A small payload is by then out of the link's read buffer (see `payload.rs`): read from
+    /// the frame it was copied at once, decoded by prost it is copied here.
     pub fn into_app_and_metadata(
         self,
     ) -> (Option<proto::ApplicationPayload>, HashMap<String, String>) {
@@ -85,7 +87,10 @@ impl Contents {
         let app = match message.message_type {
             Some(proto::message::MessageType::Publish(publish)) => {
                 match publish.msg.and_then(|c| c.content_type) {
-                    Some(proto::content::ContentType::AppPayload(app)) => Some(app),
+                    Some(proto::content::ContentType::AppPayload(mut app)) => {
+                        app.blob = super::payload::detach_small(app.blob);
+                        Some(app)
+                    }
                     _ => None,
                 }
             }

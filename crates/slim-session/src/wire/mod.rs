@@ -18,6 +18,7 @@ mod commands;
 mod frame;
 mod inbound;
 mod names;
+mod payload;
 mod recent;
 #[cfg(test)]
 mod tests;

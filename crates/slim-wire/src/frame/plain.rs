@@ -15,17 +15,17 @@
 //! decides: so whatever is accepted here reads exactly as prost would read it, and nothing
 //! prost would refuse is accepted.
 
-use bytes::Bytes;
-
 use super::{Frame, FrameKind};
 use crate::pb::{Field, Fields, Value};
 
-/// A publish's application payload and metadata, borrowed from (or sharing) the frame's bytes.
+/// A publish's application payload and metadata, borrowed from the frame's bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlainPublish<'a> {
     /// `(payload_type, blob)` of the `ApplicationPayload`; `None` when the publish has no
-    /// `Content` at all.
-    pub app: Option<(&'a str, Bytes)>,
+    /// `Content` at all. The blob is borrowed: `frame.bytes().slice_ref(blob)` shares it
+    /// without copying, `Bytes::copy_from_slice` detaches it (which of the two is the
+    /// consumer's choice: a slice keeps the whole read buffer alive).
+    pub app: Option<(&'a str, &'a [u8])>,
     /// The metadata entries in wire order (a key repeated later wins, as in a map).
     pub metadata: Vec<(&'a str, &'a str)>,
 }
@@ -50,7 +50,7 @@ impl Frame {
             let field = field.ok()?;
             if field.number == 3 {
                 // `parse` refused a repeated `msg`, so this is the only one.
-                plain.app = Some(app_payload(self, buf, &field)?);
+                plain.app = Some(app_payload(buf, &field)?);
             }
         }
         Some(plain)
@@ -58,7 +58,7 @@ impl Frame {
 }
 
 /// The `ApplicationPayload` inside a `Content`, which must hold nothing else.
-fn app_payload<'a>(frame: &Frame, buf: &'a [u8], content: &Field) -> Option<(&'a str, Bytes)> {
+fn app_payload<'a>(buf: &'a [u8], content: &Field) -> Option<(&'a str, &'a [u8])> {
     let (start, end) = content.bytes()?;
     let mut fields = Fields::new(buf, start, end);
     let app = fields.next()?.ok()?;
@@ -73,10 +73,10 @@ fn app_payload<'a>(frame: &Frame, buf: &'a [u8], content: &Field) -> Option<(&'a
         payload_type = text(buf, &field)?;
         next = fields.next().transpose().ok()?;
     }
-    let mut blob = Bytes::new();
+    let mut blob: &[u8] = &[];
     if let Some(field) = next.filter(|f| f.number == 2) {
         let (start, end) = field.bytes()?;
-        blob = frame.data.bytes.slice(start..end);
+        blob = buf.get(start..end)?;
         next = fields.next().transpose().ok()?;
     }
     match next {
