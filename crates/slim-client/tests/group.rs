@@ -5,37 +5,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::*;
 use slim_client::{App, CloseReason, MemberStatus, Name, Role, Session, SessionConfig};
-
-/// `"<sender service>:<n>"`.
-fn tagged(app: &App, n: u32) -> String {
-    format!("{}:{n}", app.name().components().unwrap()[2])
-}
-
-/// Reads until `total` messages arrived; returns the numbers per sender service.
-async fn collect(session: &Session, total: usize) -> HashMap<String, Vec<u32>> {
-    let mut by_sender: HashMap<String, Vec<u32>> = HashMap::new();
-    for _ in 0..total {
-        let message = session.recv().await.expect("open").expect("nothing lost");
-        let text = std::str::from_utf8(&message.payload).unwrap().to_owned();
-        let (sender, n) = text.split_once(':').unwrap();
-        assert_eq!(
-            message.context.source.components().unwrap()[2],
-            sender,
-            "payload names its wire sender"
-        );
-        by_sender
-            .entry(sender.to_owned())
-            .or_default()
-            .push(n.parse().unwrap());
-    }
-    by_sender
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_five_with_mls_delivers_every_message_to_every_member() {
@@ -83,35 +57,7 @@ async fn a_group_of_five_with_mls_delivers_every_message_to_every_member() {
     let everyone: Vec<(App, Session)> = std::iter::once((moderator.clone(), group.clone()))
         .chain(members.iter().cloned().zip(sessions.iter().cloned()))
         .collect();
-    let mut tasks = Vec::new();
-    for (app, session) in everyone.clone() {
-        tasks.push(tokio::spawn(async move {
-            let reader = {
-                let session = session.clone();
-                tokio::spawn(async move { collect(&session, 4 * EACH as usize).await })
-            };
-            let mut completions = Vec::new();
-            for n in 0..EACH {
-                completions.push(session.publish(tagged(&app, n)).await.unwrap());
-            }
-            for completion in completions {
-                completion.await.expect("every member acknowledged");
-            }
-            (app.name().clone(), reader.await.unwrap())
-        }));
-    }
-    for task in tasks {
-        let (me, got) = within("traffic", task).await.unwrap();
-        let mine = me.components().unwrap()[2].to_owned();
-        assert_eq!(got.len(), 4, "{me}: senders {:?}", got.keys());
-        assert!(
-            !got.contains_key(&mine),
-            "{me} does not get its own messages"
-        );
-        for (sender, numbers) in got {
-            assert_eq!(numbers, (0..EACH).collect::<Vec<_>>(), "{me} from {sender}");
-        }
-    }
+    everyone_publishes(&everyone, EACH).await;
 
     within("close", group.close()).await.unwrap();
     for session in &sessions {

@@ -12,18 +12,6 @@ use std::time::Duration;
 use common::*;
 use slim_client::{CloseReason, MessageContext, Role, Session, SessionConfig, SessionKind};
 
-/// Reads `count` messages and returns their payloads as numbers (panics on a loss).
-async fn read_numbers(session: &Session, count: usize) -> Vec<u32> {
-    let mut numbers = Vec::with_capacity(count);
-    while numbers.len() < count {
-        let delivery = session.recv().await.expect("session open");
-        let message = delivery.expect("no message lost");
-        let text = std::str::from_utf8(&message.payload).unwrap();
-        numbers.push(text.parse().unwrap());
-    }
-    numbers
-}
-
 /// Accepts one session and echoes every message back with a normal publish until closed.
 async fn echo_one(app: slim_client::App) -> (Session, usize) {
     let session = app.accept().await.expect("a session arrives");

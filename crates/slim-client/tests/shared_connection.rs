@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
@@ -32,26 +31,6 @@ async fn app_on(connection: &Connection, service: &str) -> App {
         .connect()
         .await
         .expect("application attaches")
-}
-
-/// `"<sender service>:<n>"`.
-fn tagged(app: &App, n: u32) -> String {
-    format!("{}:{n}", app.name().components().unwrap()[2])
-}
-
-/// Reads `total` messages; returns the numbers per sender service.
-async fn collect(session: &Session, total: usize) -> HashMap<String, Vec<u32>> {
-    let mut by_sender: HashMap<String, Vec<u32>> = HashMap::new();
-    for _ in 0..total {
-        let message = session.recv().await.expect("open").expect("nothing lost");
-        let text = std::str::from_utf8(&message.payload).unwrap();
-        let (sender, n) = text.split_once(':').unwrap();
-        by_sender
-            .entry(sender.to_owned())
-            .or_default()
-            .push(n.parse().unwrap());
-    }
-    by_sender
 }
 
 /// Invites `member` (by service name) and returns its accepted session.
@@ -96,10 +75,10 @@ async fn two_applications_of_one_connection_hold_a_reliable_mls_session() {
     .expect("the handshake crosses the shared connection");
     let mut completions = Vec::new();
     for n in 0..COUNT {
-        completions.push(session.publish(tagged(&alice, n)).await.unwrap());
+        completions.push(session.publish(n.to_string()).await.unwrap());
     }
-    let echoed = within("echoes", collect(&session, COUNT as usize)).await;
-    assert_eq!(echoed["alice"], (0..COUNT).collect::<Vec<_>>());
+    let echoed = within("echoes", read_numbers(&session, COUNT as usize)).await;
+    assert_eq!(echoed, (0..COUNT).collect::<Vec<_>>());
     for completion in completions {
         within("acknowledged", completion).await.unwrap();
     }
@@ -149,31 +128,7 @@ async fn a_group_over_two_shared_connections_reaches_everyone_and_survives_a_rem
     let everyone: Vec<(App, Session)> = std::iter::once((moderator.clone(), group.clone()))
         .chain(members.iter().cloned().zip(sessions.iter().cloned()))
         .collect();
-    let others = everyone.len() - 1;
-    let mut tasks = Vec::new();
-    for (app, session) in everyone.clone() {
-        tasks.push(tokio::spawn(async move {
-            let reader = {
-                let session = session.clone();
-                tokio::spawn(async move { collect(&session, others * EACH as usize).await })
-            };
-            let mut completions = Vec::new();
-            for n in 0..EACH {
-                completions.push(session.publish(tagged(&app, n)).await.unwrap());
-            }
-            for completion in completions {
-                completion.await.expect("every member acknowledged");
-            }
-            (app.name().clone(), reader.await.unwrap())
-        }));
-    }
-    for task in tasks {
-        let (me, got) = within("traffic", task).await.unwrap();
-        assert_eq!(got.len(), others, "{me}: senders {:?}", got.keys());
-        for (sender, numbers) in got {
-            assert_eq!(numbers, (0..EACH).collect::<Vec<_>>(), "{me} from {sender}");
-        }
-    }
+    everyone_publishes(&everyone, EACH).await;
 
     // m1 leaves; m2 shares its connection and the channel subscription, and keeps getting
     // the group's messages.

@@ -7,9 +7,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use slim_client::{App, AppConfig, Name};
+use slim_client::{App, AppConfig, Name, Session};
 use slim_testkit::{NodeProcess, NodeSpec};
 
 /// A shared secret for every application of a test.
@@ -77,4 +78,79 @@ pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>)
         Ok(value) => value,
         Err(_) => panic!("{what}: not done within {DEADLINE:?}"),
     }
+}
+
+/// `"<sender service>:<n>"`: a group message that names its sender.
+pub fn tagged(app: &App, n: u32) -> String {
+    format!("{}:{n}", app.name().components().unwrap()[2])
+}
+
+/// Reads `total` [`tagged`] messages; returns the numbers per sender service, checking that
+/// each payload names its sender on the wire.
+pub async fn collect(session: &Session, total: usize) -> HashMap<String, Vec<u32>> {
+    let mut by_sender: HashMap<String, Vec<u32>> = HashMap::new();
+    for _ in 0..total {
+        let message = session.recv().await.expect("open").expect("nothing lost");
+        let text = std::str::from_utf8(&message.payload).unwrap().to_owned();
+        let (sender, n) = text.split_once(':').unwrap();
+        assert_eq!(
+            message.context.source.components().unwrap()[2],
+            sender,
+            "payload names its wire sender"
+        );
+        by_sender
+            .entry(sender.to_owned())
+            .or_default()
+            .push(n.parse().unwrap());
+    }
+    by_sender
+}
+
+/// Every member of a group publishes `each` reliable messages at once and reads everyone
+/// else's: each gets exactly the others' messages, in order per sender, never its own, and
+/// every publish is acknowledged by every member.
+pub async fn everyone_publishes(everyone: &[(App, Session)], each: u32) {
+    let others = everyone.len() - 1;
+    let mut tasks = Vec::new();
+    for (app, session) in everyone {
+        let (app, session) = (app.clone(), session.clone());
+        tasks.push(tokio::spawn(async move {
+            let reader = {
+                let session = session.clone();
+                tokio::spawn(async move { collect(&session, others * each as usize).await })
+            };
+            let mut completions = Vec::new();
+            for n in 0..each {
+                completions.push(session.publish(tagged(&app, n)).await.unwrap());
+            }
+            for completion in completions {
+                completion.await.expect("every member acknowledged");
+            }
+            (app.name().clone(), reader.await.unwrap())
+        }));
+    }
+    for task in tasks {
+        let (me, got) = within("traffic", task).await.unwrap();
+        let mine = me.components().unwrap()[2].to_owned();
+        assert_eq!(got.len(), others, "{me}: senders {:?}", got.keys());
+        assert!(
+            !got.contains_key(&mine),
+            "{me} does not get its own messages"
+        );
+        for (sender, numbers) in got {
+            assert_eq!(numbers, (0..each).collect::<Vec<_>>(), "{me} from {sender}");
+        }
+    }
+}
+
+/// Reads `count` messages and returns their payloads as numbers (panics on a loss).
+pub async fn read_numbers(session: &Session, count: usize) -> Vec<u32> {
+    let mut numbers = Vec::with_capacity(count);
+    while numbers.len() < count {
+        let delivery = session.recv().await.expect("session open");
+        let message = delivery.expect("no message lost");
+        let text = std::str::from_utf8(&message.payload).unwrap();
+        numbers.push(text.parse().unwrap());
+    }
+    numbers
 }
