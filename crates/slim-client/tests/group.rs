@@ -241,26 +241,5 @@ async fn a_group_rides_out_a_short_node_restart() {
             .unwrap();
         sessions.push(within("accept", accept).await.unwrap());
     }
-    for n in 0..50u32 {
-        group.publish(format!("moderator:{n}")).await.unwrap();
-    }
-    for session in &sessions {
-        let got = within("before", collect(session, 50)).await;
-        assert_eq!(got["moderator"], (0..50).collect::<Vec<_>>());
-    }
-
-    // The node forgets every subscription; the apps redial and restore their names and the
-    // group's channels, and retransmissions carry what was sent meanwhile.
-    node.restart().expect("node restarts on the same port");
-    let mut completions = Vec::new();
-    for n in 50..100u32 {
-        completions.push(group.publish(format!("moderator:{n}")).await.unwrap());
-    }
-    for session in &sessions {
-        let got = within("after", collect(session, 50)).await;
-        assert_eq!(got["moderator"], (50..100).collect::<Vec<_>>());
-    }
-    for completion in completions {
-        within("acknowledged", completion).await.unwrap();
-    }
+    group_rides_out_a_restart(&mut node, &moderator, &group, &sessions).await;
 }

@@ -210,27 +210,7 @@ async fn a_shared_connection_restores_every_application_after_a_node_restart() {
     .await
     .unwrap();
     let sessions = [join(&group, &m1).await, join(&group, &m2).await];
-    for n in 0..50u32 {
-        group.publish(tagged(&moderator, n)).await.unwrap();
-    }
-    for session in &sessions {
-        let got = within("before", collect(session, 50)).await;
-        assert_eq!(got["moderator"], (0..50).collect::<Vec<_>>());
-    }
-
-    // The node forgets every subscription; the connection redials and restores both
-    // applications' names and the channel, and retransmissions carry what was sent meanwhile.
-    node.restart().expect("node restarts on the same port");
-    let mut completions = Vec::new();
-    for n in 50..100u32 {
-        completions.push(group.publish(tagged(&moderator, n)).await.unwrap());
-    }
-    for session in &sessions {
-        let got = within("after", collect(session, 50)).await;
-        assert_eq!(got["moderator"], (50..100).collect::<Vec<_>>());
-    }
-    for completion in completions {
-        within("acknowledged", completion).await.unwrap();
-    }
+    // The connection redials and restores both applications' names and the channel.
+    group_rides_out_a_restart(&mut node, &moderator, &group, &sessions).await;
     assert!(shared.is_connected());
 }

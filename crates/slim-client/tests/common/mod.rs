@@ -154,3 +154,34 @@ pub async fn read_numbers(session: &Session, count: usize) -> Vec<u32> {
     }
     numbers
 }
+
+/// The moderator streams 50 messages, the node restarts (forgetting every subscription), the
+/// moderator streams 50 more: every member gets all 100 in order, and every publish after
+/// the restart is acknowledged (the applications redial and restore their names and the
+/// group's channel; retransmissions carry what was sent meanwhile).
+pub async fn group_rides_out_a_restart(
+    node: &mut NodeProcess,
+    moderator: &App,
+    group: &Session,
+    members: &[Session],
+) {
+    for n in 0..50u32 {
+        group.publish(tagged(moderator, n)).await.unwrap();
+    }
+    for session in members {
+        let got = within("before", collect(session, 50)).await;
+        assert_eq!(got["moderator"], (0..50).collect::<Vec<_>>());
+    }
+    node.restart().expect("node restarts on the same port");
+    let mut completions = Vec::new();
+    for n in 50..100u32 {
+        completions.push(group.publish(tagged(moderator, n)).await.unwrap());
+    }
+    for session in members {
+        let got = within("after", collect(session, 50)).await;
+        assert_eq!(got["moderator"], (50..100).collect::<Vec<_>>());
+    }
+    for completion in completions {
+        within("acknowledged", completion).await.unwrap();
+    }
+}
