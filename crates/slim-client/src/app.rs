@@ -122,8 +122,7 @@ impl AppBuilder {
         let (uplink, intake) = match &connection {
             Some(connection) => {
                 let (member, queue) = connection.attach(me.clone());
-                let uplink = Uplink::shared(connection.client().clone(), member);
-                (uplink, Intake::shared(queue))
+                (Uplink::shared(member), Intake::shared(queue))
             }
             None => {
                 let mut data_plane = DataPlaneConfig::new(config.link.endpoint.clone(), me.clone());

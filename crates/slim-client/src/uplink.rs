@@ -33,9 +33,9 @@ impl Uplink {
         }
     }
 
-    pub(crate) fn shared(client: DataPlaneClient, member: Member) -> Self {
+    pub(crate) fn shared(member: Member) -> Self {
         Uplink {
-            client,
+            client: member.client().clone(),
             member: Some(member),
         }
     }

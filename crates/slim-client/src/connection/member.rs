@@ -9,7 +9,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::Inner;
 use super::table::Slot;
-use crate::dataplane::{SendError, SubscribeError};
+use crate::dataplane::{DataPlaneClient, SendError, SubscribeError};
 
 /// An application attached to a [`super::Connection`]. Cheap to clone; the application is
 /// detached when the last clone is dropped (or on [`Member::detach`]).
@@ -44,6 +44,11 @@ impl Member {
 
     fn connection(&self) -> &Inner {
         &self.attachment.connection
+    }
+
+    /// The shared link (subscription generations, timeouts, whether it is up).
+    pub(crate) fn client(&self) -> &DataPlaneClient {
+        &self.connection().client
     }
 
     /// Whether `frame` is for another application on this connection: then it is handed over

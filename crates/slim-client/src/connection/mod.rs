@@ -199,11 +199,6 @@ impl Connection {
             .edit(|table| table.add_member(slot, queue));
         (Member::new(self.inner.clone(), slot, name), frames)
     }
-
-    /// The data-plane client of the link (subscription generations, timeouts).
-    pub(crate) fn client(&self) -> &DataPlaneClient {
-        &self.inner.client
-    }
 }
 
 /// The table the switch and the members read, and how it changes.
@@ -242,10 +237,6 @@ impl Routing {
 }
 
 impl Inner {
-    fn edit<R>(&self, change: impl FnOnce(&mut Table) -> R) -> R {
-        self.routing.edit(change)
-    }
-
     /// `member` (named `source`) subscribes `name`: here first, so that frames arriving right
     /// after the node's acknowledgement find it, then at the node unless it is subscribed
     /// there already.
@@ -257,7 +248,7 @@ impl Inner {
     ) -> Result<(), SubscribeError> {
         let key = name.key();
         let mut at_node = self.at_node.lock().await;
-        self.edit(|table| table.subscribe(member, key));
+        self.routing.edit(|table| table.subscribe(member, key));
         if at_node.contains(&key) {
             return Ok(());
         }
@@ -267,7 +258,7 @@ impl Inner {
                 Ok(())
             }
             Err(error) => {
-                let _ = self.edit(|table| table.unsubscribe(member, key));
+                let _ = self.routing.edit(|table| table.unsubscribe(member, key));
                 Err(error)
             }
         }
@@ -277,7 +268,8 @@ impl Inner {
     async fn unsubscribe(&self, member: Slot, name: &Name) -> Result<(), SubscribeError> {
         let key = name.key();
         let mut at_node = self.at_node.lock().await;
-        self.edit(|table| table.unsubscribe(member, key))
+        self.routing
+            .edit(|table| table.unsubscribe(member, key))
             .map_err(|_| SubscribeError::NotSubscribed)?;
         self.release(&mut at_node, name).await
     }
@@ -298,7 +290,7 @@ impl Inner {
     /// Detaches `member`: its queue closes and the names only it had are withdrawn at the
     /// node (in the background: this runs when an application closes or is dropped).
     fn detach(self: &Arc<Self>, member: Slot) {
-        let released = self.edit(|table| table.remove_member(member));
+        let released = self.routing.edit(|table| table.remove_member(member));
         if released.is_empty() {
             return;
         }

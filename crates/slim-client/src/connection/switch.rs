@@ -15,7 +15,6 @@
 //! When the link is gone for good the table is emptied: every application's queue closes and
 //! its driver sees the end of its link, as with a link of its own.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use slim_transport::AdoptedConnection;
 use slim_wire::Frame;
 use tokio::sync::mpsc;
 
-use super::table::{Slot, Table, cursors};
+use super::table::{Cursors, FastMap, Slot, Table};
 use super::{ConnectionStats, Routing};
 use crate::dataplane::{DataPlaneClient, LinkReader};
 
@@ -60,7 +59,7 @@ pub(super) async fn run(
         client,
         routing,
         counters,
-        cursors: cursors(),
+        cursors: Cursors::default(),
         targets: Vec::new(),
         outgoing: FastMap::default(),
     };
@@ -127,14 +126,11 @@ async fn driving<F: Future>(connection: &mut Option<AdoptedConnection>, work: F)
     .await
 }
 
-/// Seeded fast hashing: looked up for every frame.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 struct Switch {
     client: DataPlaneClient,
     routing: Arc<Routing>,
     counters: Arc<Counters>,
-    cursors: FastMap<[u64; 3], usize>,
+    cursors: Cursors,
     /// Receivers of the frame at hand (reused).
     targets: Vec<Slot>,
     /// Frames collected per application from one batch, handed over together: one queue

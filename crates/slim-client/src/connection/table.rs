@@ -23,8 +23,11 @@ use tokio::sync::mpsc;
 /// Identifies an application attached to a connection.
 pub(crate) type Slot = u64;
 
-/// Seeded fast hashing: looked up for every frame.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// Seeded fast hashing: the connection's maps are looked up for every frame.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The round-robin position per service, for fanout ≤ 1 (kept by the switch).
+pub(crate) type Cursors = FastMap<[u64; 3], usize>;
 
 /// One application's subscription to one name.
 #[derive(Debug, Clone)]
@@ -144,7 +147,7 @@ impl Table {
         destination: NameKey,
         fanout: u32,
         from: Option<Slot>,
-        cursors: &mut FastMap<[u64; 3], usize>,
+        cursors: &mut Cursors,
         out: &mut Vec<Slot>,
     ) {
         let start = out.len();
@@ -171,11 +174,6 @@ impl Table {
             .flatten()
             .filter(move |route| destination.id.is_any() || route.id == destination.id)
     }
-}
-
-/// A new round-robin cursor map.
-pub(crate) fn cursors() -> FastMap<[u64; 3], usize> {
-    FastMap::default()
 }
 
 #[cfg(test)]
@@ -206,7 +204,7 @@ mod tests {
 
     fn select(table: &Table, to: NameKey, fanout: u32, from: Option<Slot>) -> Vec<Slot> {
         let mut out = Vec::new();
-        table.select(to, fanout, from, &mut cursors(), &mut out);
+        table.select(to, fanout, from, &mut Cursors::default(), &mut out);
         out.sort_unstable();
         out
     }
@@ -229,7 +227,7 @@ mod tests {
     #[test]
     fn fanout_one_goes_round_robin_and_never_back_to_the_sender() {
         let table = table(&[(1, key("svc", 1)), (2, key("svc", 2)), (3, key("svc", 3))]);
-        let mut cursors = cursors();
+        let mut cursors = Cursors::default();
         let mut picked = Vec::new();
         for _ in 0..4 {
             let mut out = Vec::new();
