@@ -169,6 +169,18 @@ impl Name {
         self.strings.as_deref().map(|[a, b, c]| [&**a, &**b, &**c])
     }
 
+    /// True when both names are equal and carry the same strings (or neither carries any):
+    /// they encode to the same bytes. Names cloned from one another share their strings, so
+    /// that case needs no text comparison.
+    pub fn same_encoding(&self, other: &Name) -> bool {
+        self.key == other.key
+            && match (&self.strings, &other.strings) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (None, None) => true,
+                _ => false,
+            }
+    }
+
     /// True when both names denote the same service, ignoring instance ids.
     pub fn same_service(&self, other: &Name) -> bool {
         self.key.components == other.key.components
@@ -277,6 +289,21 @@ impl FromStr for Name {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_encoding_needs_equal_keys_and_strings() {
+        let name: Name = "org/ns/svc".parse().unwrap();
+        let rebuilt: Name = "org/ns/svc".parse().unwrap();
+        assert!(name.same_encoding(&name.clone()));
+        assert!(
+            name.same_encoding(&rebuilt),
+            "separate allocations, same text"
+        );
+        assert!(!name.same_encoding(&name.with_id(InstanceId(7))));
+        let bare = Name::from_key(name.key());
+        assert!(!name.same_encoding(&bare), "only one carries strings");
+        assert!(bare.same_encoding(&Name::from_key(name.key())));
+    }
 
     #[test]
     fn text_form_round_trips() {

@@ -111,7 +111,8 @@ pub(crate) struct Driver {
     subscriptions: Subscriptions,
     /// Looked up for every received message: foldhash (randomly seeded) instead of SipHash.
     sessions: HashMap<slim_session::SessionId, Entry, foldhash::fast::RandomState>,
-    waiters: HashMap<CompletionId, Waiter>,
+    /// One insert and one removal per publish: foldhash as well.
+    waiters: HashMap<CompletionId, Waiter, foldhash::fast::RandomState>,
     /// Participant sessions announced and not yet accepted.
     accept_ready: VecDeque<SessionParts>,
     /// `accept` calls waiting for a session.
@@ -154,7 +155,7 @@ pub(crate) fn spawn(
         sub_results,
         subscriptions: Subscriptions::new(worker_tx),
         sessions: HashMap::default(),
-        waiters: HashMap::new(),
+        waiters: HashMap::default(),
         accept_ready: VecDeque::new(),
         accept_waiting: VecDeque::new(),
         blocked: None,

@@ -95,8 +95,9 @@ struct Slot {
     retransmitted: bool,
     sent: bool,
     /// The message exactly as first sent (sealed), when retransmissions repeat it instead
-    /// of sending fresh copies (see [`DataSender::repeat_sealed`]).
-    sealed: Option<proto::Message>,
+    /// of sending fresh copies (see [`DataSender::repeat_sealed`]). Boxed: a slot moves
+    /// into the ring and out of it once per message, and this would triple its size.
+    sealed: Option<Box<proto::Message>>,
 }
 
 /// The outbound data path of one session.
@@ -122,7 +123,14 @@ pub(crate) struct DataSender {
     rtt: RttEstimator,
     /// Retransmit a broadcast by repeating its first sealed transmission to everyone.
     repeat_sealed: bool,
+    /// Emptied `pending` lists of finished slots, reused by the next sends: one allocation
+    /// less per message.
+    spare_pending: Vec<Vec<Name>>,
 }
+
+/// Emptied `pending` lists kept for reuse (a window's worth is never needed: slots finish
+/// about as fast as new ones are sent).
+const SPARE_PENDING: usize = 32;
 
 impl DataSender {
     /// A sender with no endpoint yet.
@@ -141,6 +149,7 @@ impl DataSender {
             blocked: false,
             rtt: RttEstimator::new(reliable.map_or(Duration::from_secs(1), |r| r.interval)),
             repeat_sealed: false,
+            spare_pending: Vec::new(),
         }
     }
 
@@ -164,7 +173,7 @@ impl DataSender {
             && slot.target.is_none()
             && slot.sealed.is_none()
         {
-            slot.sealed = Some(message.clone());
+            slot.sealed = Some(Box::new(message.clone()));
         }
     }
 
@@ -339,7 +348,8 @@ impl DataSender {
     /// First transmission of a ring slot to the current endpoints.
     fn send_slot(&mut self, now: Instant, id: u32, fx: &mut Effects) {
         let Some(retries) = self.reliable else { return };
-        let pending: Vec<Name> = self.endpoints.iter().map(|e| e.name.clone()).collect();
+        let mut pending = self.spare_pending.pop().unwrap_or_default();
+        pending.extend(self.endpoints.iter().map(|e| e.name.clone()));
         let backoff = self.rtt.rto();
         let deadline = now + backoff;
         let message = match self.slot(id) {
@@ -473,20 +483,38 @@ impl DataSender {
         }
     }
 
-    /// Completes a slot (success unless some endpoint failed) and frees its room.
+    /// Completes a slot (success unless some endpoint failed) and frees its room. A ring slot
+    /// is emptied where it lies rather than moved out (it is a few hundred bytes).
     fn finish(&mut self, id: u32, fx: &mut Effects) {
-        let slot = if seq::is_sequential(id) {
+        let (completion, failed, pending) = if seq::is_sequential(id) {
             let offset = seq::distance(self.base, id) as usize;
-            self.ring.get_mut(offset).and_then(Option::take)
+            let Some(entry) = self.ring.get_mut(offset) else {
+                return;
+            };
+            let Some(slot) = entry.as_mut() else { return };
+            let parts = (
+                slot.completion,
+                std::mem::take(&mut slot.failed),
+                std::mem::take(&mut slot.pending),
+            );
+            *entry = None;
+            parts
         } else {
-            self.direct.remove(&id)
+            let Some(slot) = self.direct.remove(&id) else {
+                return;
+            };
+            (slot.completion, slot.failed, slot.pending)
         };
-        let Some(slot) = slot else { return };
-        if let Some(c) = slot.completion {
-            let result = if slot.failed.is_empty() {
+        if self.spare_pending.len() < SPARE_PENDING {
+            let mut pending = pending;
+            pending.clear();
+            self.spare_pending.push(pending);
+        }
+        if let Some(c) = completion {
+            let result = if failed.is_empty() {
                 Ok(())
             } else {
-                Err(CompletionError::NotAcknowledged(slot.failed))
+                Err(CompletionError::NotAcknowledged(failed))
             };
             fx.completions.push((c, result));
         }
@@ -583,7 +611,7 @@ impl DataSender {
                 continue;
             }
             match &slot.sealed {
-                Some(sealed) => fx.repeat.push(sealed.clone()),
+                Some(sealed) => fx.repeat.push(proto::Message::clone(sealed)),
                 None => {
                     let copies: Vec<Outbound> = slot
                         .pending

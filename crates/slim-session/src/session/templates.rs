@@ -11,9 +11,11 @@
 //! with their strings, fanout) and token it was made for, so a refreshed token or another
 //! destination simply makes a new one. The set is small and replaced round-robin.
 
+use std::sync::Arc;
+
+use slim_wire::Frame;
 use slim_wire::frame::PublishTemplate;
 use slim_wire::proto::message::MessageType;
-use slim_wire::{Frame, Name};
 
 use crate::wire::{Outbound, Route};
 
@@ -24,7 +26,7 @@ const SLOTS: usize = 8;
 #[derive(Debug, Default)]
 pub(super) struct Templates {
     /// The route and token a template was made for, and the template.
-    slots: Vec<(Route, String, PublishTemplate)>,
+    slots: Vec<(Route, Arc<str>, PublishTemplate)>,
     next: usize,
 }
 
@@ -32,7 +34,7 @@ impl Templates {
     /// The frame `out` sealed with `token` (and nothing else: no signature, no encryption)
     /// encodes to, or `None` when its routing header is already written or the frame builder
     /// refuses it (the caller then seals and queues the message, which reports the problem).
-    pub fn frame(&mut self, out: &Outbound, token: &str) -> Option<Frame> {
+    pub fn frame(&mut self, out: &Outbound, token: &Arc<str>) -> Option<Frame> {
         let route = out.route.as_ref()?;
         let Some(MessageType::Publish(publish)) = &out.message.message_type else {
             return None;
@@ -41,7 +43,7 @@ impl Templates {
         let index = match self
             .slots
             .iter()
-            .position(|(r, t, _)| same_route(r, route) && t == token)
+            .position(|(r, t, _)| same_route(r, route) && same_token(t, token))
         {
             Some(index) => index,
             None => self.insert(route, token)?,
@@ -52,14 +54,14 @@ impl Templates {
             .ok()
     }
 
-    fn insert(&mut self, route: &Route, token: &str) -> Option<usize> {
+    fn insert(&mut self, route: &Route, token: &Arc<str>) -> Option<usize> {
         let header = slim_wire::proto::SlimHeader {
-            identity: token.to_owned(),
+            identity: token.to_string(),
             ..slim_wire::builders::header(&route.source, &route.destination, route.fanout)
         };
         let entry = (
             route.clone(),
-            token.to_owned(),
+            Arc::clone(token),
             PublishTemplate::new(&header).ok()?,
         );
         if self.slots.len() < SLOTS {
@@ -73,9 +75,16 @@ impl Templates {
     }
 }
 
+/// True when both tokens are the same text; the provider hands out one shared token until
+/// it refreshes it, so the pointer nearly always answers without comparing ~230 bytes.
+fn same_token(kept: &Arc<str>, token: &Arc<str>) -> bool {
+    Arc::ptr_eq(kept, token) || kept == token
+}
+
 /// True when both routes encode to the same header: names equal down to their strings (a
 /// name may travel with or without them), same fanout.
 fn same_route(a: &Route, b: &Route) -> bool {
-    let same = |x: &Name, y: &Name| x.key() == y.key() && x.components() == y.components();
-    a.fanout == b.fanout && same(&a.destination, &b.destination) && same(&a.source, &b.source)
+    a.fanout == b.fanout
+        && a.destination.same_encoding(&b.destination)
+        && a.source.same_encoding(&b.source)
 }
