@@ -129,7 +129,9 @@ fn write_header(out: &mut Vec<u8>, header: &proto::SlimHeader) -> HeaderView {
         put_bytes(out, 5, header.version.as_bytes());
     }
     if header.ttl != 0 {
+        let start = out.len();
         view.replaced_len += put_uint(out, 6, u64::from(header.ttl));
+        view.ttl_field = Some(Span::new(start, out.len()));
     }
     for (number, value) in [
         (7, header.recv_from),
@@ -150,6 +152,7 @@ fn write_header(out: &mut Vec<u8>, header: &proto::SlimHeader) -> HeaderView {
     }
     if let Some(signature) = &header.e2e_header_sig {
         put_bytes(out, 12, signature);
+        view.fields_after_mac = true;
     }
     view.field = Span::new(field_start, out.len());
     view.content = Span::new(content_start, out.len());

@@ -6,17 +6,119 @@
 //! unknown fields) is copied byte for byte, in its original order, so a canonical input stays
 //! canonical. Lengths are computed up front so the output is written in one pass with no
 //! intermediate buffer.
+//!
+//! Most headers need less than a field-by-field walk: an application's frame leaves with the
+//! TTL it carries and a node forwards it with the TTL one lower, no process-local field to
+//! drop, and the link's MAC either replacing one of the same length or added at the end. Such
+//! a header is copied with the TTL's and the MAC's value bytes written in place (see
+//! [`HeaderPatch`]). For canonical input the bytes are those of the walk; for any other input
+//! they are still a valid encoding of the forwarded message, of the length
+//! [`Frame::forwarded_len`] computes.
 
 use bytes::BufMut;
 
 use super::{Frame, HeaderView};
-use crate::pb::{Fields, WireType, bytes_field_len, put_key, put_varint, varint_field_len};
+use crate::pb::{
+    Fields, WireType, bytes_field_len, put_key, put_varint, varint_field_len, varint_len,
+};
 
 /// Length of the MAC field payload.
 pub const MAC_LEN: usize = 32;
 
 const TTL_FIELD: u32 = 6;
 const MAC_FIELD: u32 = 11;
+
+/// Length of a minimally encoded MAC field (one-byte key, one-byte length, the tag).
+const MAC_FIELD_LEN: usize = 2 + MAC_LEN;
+
+/// The in-place edits that turn a header into its forwarded form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HeaderPatch {
+    /// Where the TTL's value bytes start; the new value has the same encoded length.
+    ttl_at: Option<usize>,
+    /// Where the old MAC's value starts, overwritten with the new one.
+    mac_at: Option<usize>,
+    /// The header has no MAC and no field after where one goes: the MAC field is appended.
+    append_mac: bool,
+}
+
+impl HeaderPatch {
+    /// The edits for leaving with `ttl` (and a MAC when `with_mac`), or `None` when the header
+    /// must be walked: a field to drop (process-local ones, a MAC without a new one), a TTL
+    /// to add, to remove or whose encoded length changes (or was not minimal), a MAC field
+    /// that is not minimal, or a MAC to insert before later fields.
+    fn of(header: &HeaderView, ttl: u32, with_mac: bool) -> Option<HeaderPatch> {
+        // Bytes of replaced fields the edits do not account for: must end at zero.
+        let mut unaccounted = header.replaced_len;
+        let ttl_at = match header.ttl_field {
+            None if ttl == 0 => None,
+            None => return None,
+            Some(field) => {
+                let len = varint_len(u64::from(header.ttl));
+                // A one-byte key and a minimal value: the value is the field's tail.
+                if ttl == 0 || field.len() != 1 + len || varint_len(u64::from(ttl)) != len {
+                    return None;
+                }
+                unaccounted = unaccounted.checked_sub(field.len())?;
+                Some(field.start as usize + 1)
+            }
+        };
+        let (mac_at, append_mac) = match (header.mac, with_mac) {
+            (None, false) => (None, false),
+            (None, true) if !header.fields_after_mac => (None, true),
+            (Some(value), true) if value.len() == MAC_LEN => {
+                unaccounted = unaccounted.checked_sub(MAC_FIELD_LEN)?;
+                (Some(value.start as usize), false)
+            }
+            _ => return None,
+        };
+        // Zero: no field 7, 8 or 9, and an old MAC field of exactly MAC_FIELD_LEN bytes
+        // (so its value is its tail).
+        (unaccounted == 0).then_some(HeaderPatch {
+            ttl_at,
+            mac_at,
+            append_mac,
+        })
+    }
+
+    /// Writes the header content with the edits applied.
+    fn write(
+        self,
+        out: &mut impl BufMut,
+        buf: &[u8],
+        header: &HeaderView,
+        ttl: u32,
+        mac: Option<&[u8; MAC_LEN]>,
+    ) {
+        let mut ttl_value = [0u8; 10];
+        let ttl_len = {
+            let mut slot = &mut ttl_value[..];
+            put_varint(&mut slot, u64::from(ttl));
+            varint_len(u64::from(ttl))
+        };
+        let mut edits: [Option<(usize, &[u8])>; 2] = [
+            self.ttl_at.map(|at| (at, &ttl_value[..ttl_len])),
+            self.mac_at.zip(mac).map(|(at, tag)| (at, &tag[..])),
+        ];
+        if let [Some((a, _)), Some((b, _))] = &edits
+            && b < a
+        {
+            edits.swap(0, 1);
+        }
+        let mut from = header.content.start as usize;
+        for (at, value) in edits.into_iter().flatten() {
+            out.put_slice(&buf[from..at]);
+            out.put_slice(value);
+            from = at + value.len();
+        }
+        out.put_slice(&buf[from..header.content.end as usize]);
+        if self.append_mac
+            && let Some(tag) = mac
+        {
+            put_mac(out, tag);
+        }
+    }
+}
 
 fn is_replaced(number: u32) -> bool {
     matches!(number, 6..=9 | 11)
@@ -45,6 +147,35 @@ impl Frame {
             out.put_slice(&self.data.bytes);
             return;
         };
+        let patch = HeaderPatch::of(header, ttl, mac.is_some());
+        self.encode_with_header(out, header, ttl, mac, patch);
+    }
+
+    /// [`Frame::encode_forwarded`] with the header always walked field by field (what the
+    /// patch must agree with).
+    #[cfg(test)]
+    pub(super) fn encode_forwarded_walking(
+        &self,
+        out: &mut impl BufMut,
+        ttl: u32,
+        mac: Option<&[u8; MAC_LEN]>,
+    ) {
+        match &self.data.header {
+            Some(header) => self.encode_with_header(out, header, ttl, mac, None),
+            None => out.put_slice(&self.data.bytes),
+        }
+    }
+
+    /// The frame with its routing header rewritten: by `patch` when there is one, else by
+    /// walking it.
+    fn encode_with_header(
+        &self,
+        out: &mut impl BufMut,
+        header: &HeaderView,
+        ttl: u32,
+        mac: Option<&[u8; MAC_LEN]>,
+        patch: Option<HeaderPatch>,
+    ) {
         let buf: &[u8] = &self.data.bytes;
         let header_len = new_header_len(header, ttl, mac.is_some());
         let body_len =
@@ -63,7 +194,10 @@ impl Frame {
         out.put_slice(&buf[self.data.body_content.start as usize..header.field.start as usize]);
         put_key(out, 1, WireType::LengthDelimited);
         put_varint(out, header_len as u64);
-        write_header(out, buf, header, ttl, mac);
+        match patch {
+            Some(patch) => patch.write(out, buf, header, ttl, mac),
+            None => write_header(out, buf, header, ttl, mac),
+        }
         out.put_slice(&buf[header.field.end as usize..self.data.body_content.end as usize]);
 
         out.put_slice(&buf[self.data.body.end as usize..]);

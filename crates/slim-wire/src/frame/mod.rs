@@ -168,6 +168,10 @@ pub(crate) struct HeaderView {
     mac: Option<Span>,
     /// Bytes of the fields re-emission replaces or drops (ttl, 7, 8, 9, header_mac).
     replaced_len: usize,
+    /// The TTL field (key and value), when the header has one.
+    ttl_field: Option<Span>,
+    /// A field numbered above the MAC's (11) is present: a MAC cannot simply be appended.
+    fields_after_mac: bool,
 }
 
 /// Session header of a publish, decoded (it is a handful of integers).

@@ -251,6 +251,7 @@ fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameErr
             6 => {
                 header.ttl = seen.u32(&field)?;
                 header.replaced_len += field.len();
+                header.ttl_field = Some(Span::new(field.start as usize, field.end as usize));
             }
             7 => {
                 header.recv_from = Some(seen.varint(&field)?);
@@ -271,8 +272,9 @@ fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameErr
             }
             12 => {
                 seen.bytes(&field)?;
+                header.fields_after_mac = true;
             }
-            _ => {}
+            _ => header.fields_after_mac |= number > 12,
         }
     }
     Ok(header)

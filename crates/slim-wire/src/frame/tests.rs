@@ -302,12 +302,16 @@ prop_compose! {
         destination in arb_name(),
         identity in ".{0,40}",
         fanout in any::<u32>(),
-        ttl in any::<u32>(),
+        ttl in prop_oneof![Just(0u32), 1u32..300, any::<u32>()],
         recv_from in proptest::option::of(any::<u64>()),
         forward_to in proptest::option::of(any::<u64>()),
         incoming in proptest::option::of(any::<u64>()),
         error in proptest::option::of(any::<bool>()),
-        mac in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        mac in proptest::option::of(prop_oneof![
+            proptest::collection::vec(any::<u8>(), 32..=32),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]),
+        signature in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8)),
         blob in proptest::collection::vec(any::<u8>(), 0..64),
         metadata in proptest::collection::hash_map("[a-z]{1,4}", "[a-z]{0,4}", 0..3),
     ) -> proto::Message {
@@ -325,7 +329,7 @@ prop_compose! {
                     incoming_conn: incoming,
                     error,
                     header_mac: mac.map(Bytes::from),
-                    e2e_header_sig: None,
+                    e2e_header_sig: signature.map(Bytes::from),
                 }),
                 session: Some(proto::SessionHeader::default()),
                 msg: Some(proto::Content {
@@ -339,11 +343,35 @@ prop_compose! {
     }
 }
 
+/// Leaving on a link, a canonical frame gives the same bytes whether it is copied with its
+/// TTL patched (`emit.rs`'s shortcut, taken where it applies) or its header re-emitted field
+/// by field, for the TTL it has, the next hop's, and with a MAC.
+pub(super) fn assert_patch_is_reemission(frame: &Frame) -> Result<(), TestCaseError> {
+    let tag = [7u8; super::emit::MAC_LEN];
+    let old = frame.ttl();
+    for (ttl, mac) in [
+        (old, None),
+        (old.saturating_sub(1), None),
+        (old.wrapping_add(1), None),
+        (127, None),
+        (128, None),
+        (old, Some(&tag)),
+    ] {
+        let forwarded = frame.to_forwarded_bytes(ttl, mac);
+        prop_assert_eq!(forwarded.len(), frame.forwarded_len(ttl, mac.is_some()));
+        let mut walked = bytes::BytesMut::new();
+        frame.encode_forwarded_walking(&mut walked, ttl, mac);
+        prop_assert_eq!(forwarded, walked.freeze());
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn any_valid_publish_round_trips(message in arb_publish(), ttl in 1u32..100, with_mac in any::<bool>()) {
         let frame = Frame::from_message(&message).unwrap();
         prop_assert_eq!(frame.decode().unwrap(), message.clone());
+        assert_patch_is_reemission(&frame)?;
 
         let tag = [3u8; 32];
         let mac = with_mac.then_some(&tag);
@@ -443,4 +471,86 @@ fn extension_fields_in_unexpected_shapes_read_as_absent_and_the_frame_still_rout
     assert_eq!((session.message_type, session.message_id), (3, 9));
     assert!(!session.takes_ack_ranges);
     assert_eq!(session.ack_range_first, 0);
+}
+
+/// A publish whose header is `header` without its TTL, followed by `ttl_field` (raw bytes,
+/// after field 12: out of order), encoded by hand.
+fn publish_with_trailing_ttl(ttl_field: &[u8]) -> (Bytes, proto::Message) {
+    let alice = Name::new("org", "ns", "alice").unwrap();
+    let bob = Name::new("org", "ns", "bob").unwrap();
+    let mut message = builders::publish(&alice, &bob, 1, "msg", Bytes::from_static(b"hi"));
+    let Some(MessageType::Publish(publish)) = message.message_type.as_mut() else {
+        unreachable!()
+    };
+    let mut header = publish.header.take().unwrap();
+    header.ttl = 0;
+    header.error = Some(true);
+    let mut header_bytes = header.encode_to_vec();
+    header_bytes.extend_from_slice(ttl_field);
+    let mut body = Vec::new();
+    crate::pb::put_key(&mut body, 1, crate::pb::WireType::LengthDelimited);
+    crate::pb::put_varint(&mut body, header_bytes.len() as u64);
+    body.extend_from_slice(&header_bytes);
+    body.extend_from_slice(&publish.encode_to_vec());
+    let mut bytes = Vec::new();
+    crate::pb::put_key(
+        &mut bytes,
+        FrameKind::Publish.field_number(),
+        crate::pb::WireType::LengthDelimited,
+    );
+    crate::pb::put_varint(&mut bytes, body.len() as u64);
+    bytes.extend_from_slice(&body);
+    publish.header = Some(header);
+    (Bytes::from(bytes), message)
+}
+
+/// The message `message` is once forwarded with `ttl`.
+fn with_ttl(mut message: proto::Message, ttl: u32) -> proto::Message {
+    if let Some(MessageType::Publish(p)) = message.message_type.as_mut() {
+        p.header.as_mut().unwrap().ttl = ttl;
+    }
+    message
+}
+
+#[test]
+fn a_ttl_out_of_order_is_rewritten_in_place() {
+    let (bytes, message) = publish_with_trailing_ttl(&[0x30, 5]);
+    let frame = Frame::parse(bytes.clone()).unwrap();
+    assert_eq!(frame.ttl(), 5);
+    let forwarded = frame.to_forwarded_bytes(4, None);
+    // Same length, one byte changed: the TTL's value, still after field 12.
+    assert_eq!(forwarded.len(), frame.forwarded_len(4, false));
+    assert_eq!(forwarded.len(), bytes.len());
+    let changed: Vec<(u8, u8)> = bytes
+        .iter()
+        .zip(forwarded.iter())
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    assert_eq!(changed, [(5, 4)]);
+    let ttl_at = bytes.windows(2).position(|w| w == [0x30, 5]).unwrap();
+    assert_eq!(forwarded[ttl_at + 1], 4);
+    assert_eq!(
+        proto::Message::decode(forwarded).unwrap(),
+        with_ttl(message, 4)
+    );
+}
+
+#[test]
+fn a_ttl_that_changes_length_or_was_not_minimal_is_re_emitted() {
+    // 5 in two bytes (not minimal), and 200 → 199 (two bytes each, but 128 → 127 shrinks).
+    for (field, old, new) in [
+        (&[0x30, 0x85, 0x00][..], 5, 4),
+        (&[0x30, 0x80, 0x01][..], 128, 127),
+    ] {
+        let (bytes, message) = publish_with_trailing_ttl(field);
+        let frame = Frame::parse(bytes).unwrap();
+        assert_eq!(frame.ttl(), old);
+        let forwarded = frame.to_forwarded_bytes(new, None);
+        assert_eq!(forwarded.len(), frame.forwarded_len(new, false));
+        assert_eq!(
+            proto::Message::decode(forwarded).unwrap(),
+            with_ttl(message, new)
+        );
+    }
 }

@@ -203,6 +203,7 @@ fn shifted(view: &HeaderView, by: usize) -> HeaderView {
             span(view.identity)
         },
         mac: view.mac.map(span),
+        ttl_field: view.ttl_field.map(span),
         ..view.clone()
     }
 }

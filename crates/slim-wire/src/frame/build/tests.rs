@@ -20,6 +20,7 @@ fn assert_same(message: &proto::Message) -> Result<(), TestCaseError> {
         (Ok(built), Ok(parsed)) => {
             prop_assert_eq!(built.bytes(), parsed.bytes());
             prop_assert_eq!(view(&built), view(&parsed));
+            super::super::tests::assert_patch_is_reemission(&built)?;
         }
         (Err(built), Err(parsed)) => prop_assert_eq!(built, parsed),
         (built, parsed) => prop_assert!(false, "build {built:?} but parse {parsed:?}"),
