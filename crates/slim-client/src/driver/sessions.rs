@@ -234,20 +234,29 @@ impl Driver {
         session: SessionId,
         publish: PendingPublish,
     ) -> Option<PendingPublish> {
-        let payload = publish.payload.clone();
-        let result = match &publish.to {
-            Some(to) => self.layer.publish_to(now, session, to, payload),
-            None => self.layer.publish(now, session, payload),
-        };
-        match result {
+        let PendingPublish {
+            payload,
+            to,
+            done,
+            _permit,
+        } = publish;
+        match self.layer.try_publish(now, session, to.as_ref(), payload) {
             Ok(completion) => {
-                if let Some(done) = publish.done {
+                if let Some(done) = done {
                     self.waiters.insert(completion, Waiter::Publish(done));
                 }
                 None
             }
-            Err(PublishError::WouldBlock) => Some(publish),
-            Err(error) => {
+            Err((error, payload)) => {
+                let publish = PendingPublish {
+                    payload,
+                    to,
+                    done,
+                    _permit,
+                };
+                if error == PublishError::WouldBlock {
+                    return Some(publish);
+                }
                 fail_publish(publish, error.into());
                 None
             }

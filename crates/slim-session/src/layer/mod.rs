@@ -490,6 +490,38 @@ impl SessionLayer {
         self.publish_inner(now, session, payload, Some(to))
     }
 
+    /// [`Self::publish`] (or [`Self::publish_to`] with `to`) that hands the payload back when
+    /// it is refused, so a caller holding it for a retry need not copy it first (copying a
+    /// `Bytes` made from a `Vec` allocates).
+    pub fn try_publish(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        to: Option<&Name>,
+        payload: Payload,
+    ) -> Result<CompletionId, (PublishError, Payload)> {
+        let queue_full = self.io.transmit.len() >= self.config.transmit_queue.max(1);
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return Err((PublishError::UnknownSession(session), payload));
+        };
+        let has_room = match s.publish_ready() {
+            Ok(has_room) => has_room,
+            Err(e) => return Err((e, payload)),
+        };
+        if !has_room {
+            s.mark_blocked();
+            return Err((PublishError::WouldBlock, payload));
+        }
+        if queue_full {
+            self.transmit_blocked.insert(session);
+            return Err((PublishError::WouldBlock, payload));
+        }
+        let completion = self.io.completion();
+        let app = Session::payload(payload.blob, payload.payload_type, payload.metadata);
+        self.with_session(now, session, |s, ctx| s.publish(ctx, app, to, completion));
+        Ok(completion)
+    }
+
     fn publish_inner(
         &mut self,
         now: Instant,
@@ -497,27 +529,8 @@ impl SessionLayer {
         payload: Payload,
         to: Option<&Name>,
     ) -> Result<CompletionId, PublishError> {
-        let queue_full = self.io.transmit.len() >= self.config.transmit_queue.max(1);
-        let Some(s) = self.sessions.get_mut(&session) else {
-            return Err(PublishError::UnknownSession(session));
-        };
-        let has_room = s.publish_ready()?;
-        if !has_room {
-            s.mark_blocked();
-            return Err(PublishError::WouldBlock);
-        }
-        if queue_full {
-            self.transmit_blocked.insert(session);
-            return Err(PublishError::WouldBlock);
-        }
-        let completion = self.io.completion();
-        let app = Session::payload(
-            payload.blob,
-            payload.payload_type.as_deref(),
-            payload.metadata,
-        );
-        self.with_session(now, session, |s, ctx| s.publish(ctx, app, to, completion));
-        Ok(completion)
+        self.try_publish(now, session, to, payload)
+            .map_err(|(error, _)| error)
     }
 
     /// Closes a session gracefully: outstanding data is drained (bounded by

@@ -52,7 +52,7 @@ pub(crate) struct SenderAddress {
 /// An application payload as published.
 #[derive(Clone, Debug)]
 pub(crate) struct AppPayload {
-    pub payload_type: String,
+    pub payload_type: std::borrow::Cow<'static, str>,
     pub blob: Bytes,
     pub metadata: HashMap<String, String>,
 }

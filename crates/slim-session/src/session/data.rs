@@ -303,16 +303,18 @@ impl Session {
         }
     }
 
-    /// Builds the payload record of a publish.
+    /// Builds the payload record of a publish (the application's type moved in, the default
+    /// one borrowed: no allocation either way).
     pub fn payload(
         blob: bytes::Bytes,
-        payload_type: Option<&str>,
+        payload_type: Option<String>,
         metadata: std::collections::HashMap<String, String>,
     ) -> AppPayload {
         AppPayload {
-            payload_type: payload_type
-                .unwrap_or(wire::DEFAULT_PAYLOAD_TYPE)
-                .to_owned(),
+            payload_type: payload_type.map_or(
+                std::borrow::Cow::Borrowed(wire::DEFAULT_PAYLOAD_TYPE),
+                std::borrow::Cow::Owned,
+            ),
             blob,
             metadata,
         }

@@ -593,7 +593,8 @@ impl Sim {
         })
     }
 
-    /// Publishes one payload; `Ok(None)` when flow control says wait.
+    /// Publishes one payload; `Ok(None)` when flow control says wait (through
+    /// `try_publish`, which hands a refused payload back).
     pub fn try_publish(
         &mut self,
         index: usize,
@@ -601,10 +602,20 @@ impl Sim {
         payload: Payload,
     ) -> Result<Option<slim_session::CompletionId>, PublishError> {
         let now = self.now;
-        match self.endpoints[index].layer.publish(now, session, payload) {
+        let sent = payload.clone();
+        match self.endpoints[index]
+            .layer
+            .try_publish(now, session, None, payload)
+        {
             Ok(id) => Ok(Some(id)),
-            Err(PublishError::WouldBlock) => Ok(None),
-            Err(e) => Err(e),
+            Err((error, returned)) => {
+                // A refused payload comes back whole, for the caller's retry.
+                assert_eq!(returned, sent, "the refused payload came back changed");
+                match error {
+                    PublishError::WouldBlock => Ok(None),
+                    e => Err(e),
+                }
+            }
         }
     }
 
