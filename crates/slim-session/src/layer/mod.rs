@@ -474,7 +474,8 @@ impl SessionLayer {
         session: SessionId,
         payload: Payload,
     ) -> Result<CompletionId, PublishError> {
-        self.publish_inner(now, session, payload, None)
+        self.try_publish(now, session, None, payload)
+            .map_err(|(error, _)| error)
     }
 
     /// Publishes to one member only (`to`, usually a received message's
@@ -487,7 +488,8 @@ impl SessionLayer {
         to: &Name,
         payload: Payload,
     ) -> Result<CompletionId, PublishError> {
-        self.publish_inner(now, session, payload, Some(to))
+        self.try_publish(now, session, Some(to), payload)
+            .map_err(|(error, _)| error)
     }
 
     /// [`Self::publish`] (or [`Self::publish_to`] with `to`) that hands the payload back when
@@ -520,17 +522,6 @@ impl SessionLayer {
         let app = Session::payload(payload.blob, payload.payload_type, payload.metadata);
         self.with_session(now, session, |s, ctx| s.publish(ctx, app, to, completion));
         Ok(completion)
-    }
-
-    fn publish_inner(
-        &mut self,
-        now: Instant,
-        session: SessionId,
-        payload: Payload,
-        to: Option<&Name>,
-    ) -> Result<CompletionId, PublishError> {
-        self.try_publish(now, session, to, payload)
-            .map_err(|(error, _)| error)
     }
 
     /// Closes a session gracefully: outstanding data is drained (bounded by

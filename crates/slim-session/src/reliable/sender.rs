@@ -486,7 +486,7 @@ impl DataSender {
     /// Completes a slot (success unless some endpoint failed) and frees its room. A ring slot
     /// is emptied where it lies rather than moved out (it is a few hundred bytes).
     fn finish(&mut self, id: u32, fx: &mut Effects) {
-        let (completion, failed, pending) = if seq::is_sequential(id) {
+        let (completion, failed, mut pending) = if seq::is_sequential(id) {
             let offset = seq::distance(self.base, id) as usize;
             let Some(entry) = self.ring.get_mut(offset) else {
                 return;
@@ -506,7 +506,6 @@ impl DataSender {
             (slot.completion, slot.failed, slot.pending)
         };
         if self.spare_pending.len() < SPARE_PENDING {
-            let mut pending = pending;
             pending.clear();
             self.spare_pending.push(pending);
         }
