@@ -68,6 +68,8 @@ pub mod dataplane;
 mod driver;
 mod error;
 mod session;
+#[cfg(test)]
+mod test_frames;
 mod uplink;
 
 pub use app::{App, AppBuilder};

@@ -171,16 +171,8 @@ impl Intake {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use slim_wire::builders;
-
     use super::*;
-
-    fn frame(n: u8) -> Frame {
-        let me = Name::new("org", "ns", "me").unwrap();
-        let message = builders::publish(&me, &me, 1, "msg", Bytes::from(vec![n]));
-        Frame::from_message(&message).unwrap()
-    }
+    use crate::test_frames::numbered;
 
     fn numbers(frames: &[Frame]) -> Vec<u8> {
         frames
@@ -193,8 +185,8 @@ mod tests {
     async fn a_shared_batch_is_read_within_the_limit_in_order_and_the_end_is_seen() {
         let (queue, receiver) = mpsc::channel(4);
         let mut intake = Intake::shared(receiver);
-        queue.send((0..5).map(frame).collect()).await.unwrap();
-        queue.send(vec![frame(5)]).await.unwrap();
+        queue.send((0..5).map(numbered).collect()).await.unwrap();
+        queue.send(vec![numbered(5)]).await.unwrap();
         drop(queue);
         let mut out = Vec::new();
         assert_eq!(intake.recv_batch(&mut out, 2).await, 2);

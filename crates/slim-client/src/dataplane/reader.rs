@@ -136,16 +136,10 @@ fn resolve(shared: &Shared, frame: &Frame) {
 mod tests {
     use std::time::Duration;
 
-    use bytes::Bytes;
     use slim_wire::{Name, builders};
 
     use super::*;
-
-    fn publish(n: u8) -> Frame {
-        let me = Name::new("org", "ns", "me").unwrap();
-        let message = builders::publish(&me, &me, 1, "msg", Bytes::from(vec![n]));
-        Frame::from_message(&message).unwrap()
-    }
+    use crate::test_frames::numbered;
 
     fn ack(id: u64, error: Option<&str>) -> Frame {
         Frame::from_message(&builders::subscription_ack(id, error.map(str::to_owned))).unwrap()
@@ -162,12 +156,12 @@ mod tests {
         shared.expect_ack(7, ok_tx);
         shared.expect_ack(8, refused_tx);
         let mut out = vec![
-            publish(0),
+            numbered(0),
             ack(7, None),
-            publish(1),
+            numbered(1),
             ack(8, Some("no")),
             ack(99, None),
-            publish(2),
+            numbered(2),
         ];
         assert_eq!(take_acks(&shared, &mut out, 1), 2);
         let payloads: Vec<_> = out
