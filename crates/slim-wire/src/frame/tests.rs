@@ -473,8 +473,9 @@ fn extension_fields_in_unexpected_shapes_read_as_absent_and_the_frame_still_rout
     assert_eq!(session.ack_range_first, 0);
 }
 
-/// A publish whose header is `header` without its TTL, followed by `ttl_field` (raw bytes,
-/// after field 12: out of order), encoded by hand.
+/// A publish from `org/ns/alice` to `org/ns/bob` whose header ends with `ttl_field` (raw
+/// bytes, after the error flag: out of order), encoded by hand, and the message it decodes
+/// to.
 fn publish_with_trailing_ttl(ttl_field: &[u8]) -> (Bytes, proto::Message) {
     let alice = Name::new("org", "ns", "alice").unwrap();
     let bob = Name::new("org", "ns", "bob").unwrap();
