@@ -268,7 +268,7 @@ impl SessionLayer {
     /// message for this application is counted and dropped.
     pub fn handle_message(&mut self, now: Instant, message: proto::Message) {
         let mut inbound = match Inbound::parse_with(Box::new(message), &mut self.names) {
-            Ok(inbound) => inbound,
+            Ok(inbound) => Box::new(inbound),
             Err(error) => {
                 if !matches!(error, wire::InboundError::NotPublish) {
                     self.io.stats.invalid += 1;
@@ -334,7 +334,7 @@ impl SessionLayer {
     }
 
     /// The rest of [`Self::handle_message`], once the message is validated.
-    fn handle_inbound(&mut self, now: Instant, inbound: Inbound) {
+    fn handle_inbound(&mut self, now: Instant, inbound: Box<Inbound>) {
         let id = SessionId(inbound.session_id);
         // Discovery is stateless even when the session exists here (a member being invited
         // again is found and then refused by the moderator).

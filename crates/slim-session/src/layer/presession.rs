@@ -23,7 +23,7 @@ use crate::wire::{self, Envelope, Inbound, Outbound};
 
 impl SessionLayer {
     /// Handles a message whose session id is not in the table.
-    pub(super) fn presession(&mut self, now: Instant, inbound: Inbound) {
+    pub(super) fn presession(&mut self, now: Instant, inbound: Box<Inbound>) {
         match inbound.kind {
             T::DiscoveryRequest => self.answer_discovery(now, inbound),
             T::JoinRequest => self.accept_invitation(now, inbound),
@@ -44,7 +44,7 @@ impl SessionLayer {
         id_ok && (name.same_service(&self.me) || self.aliases.iter().any(|a| a.same_service(name)))
     }
 
-    fn answer_discovery(&mut self, now: Instant, inbound: Inbound) {
+    fn answer_discovery(&mut self, now: Instant, inbound: Box<Inbound>) {
         if !self.addressed_to_me(&inbound.destination) {
             self.io.stats.unknown_session += 1;
             return;
@@ -71,7 +71,7 @@ impl SessionLayer {
         self.send_stateless(now, out);
     }
 
-    fn accept_invitation(&mut self, now: Instant, inbound: Inbound) {
+    fn accept_invitation(&mut self, now: Instant, inbound: Box<Inbound>) {
         if !self.config.accept_invitations || !self.addressed_to_me(&inbound.destination) {
             self.io.stats.unknown_session += 1;
             return;

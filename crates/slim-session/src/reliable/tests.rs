@@ -306,7 +306,7 @@ fn receiver() -> DataReceiver {
 }
 
 /// A point-to-point data message from `from` with id `id` (its payload is the id).
-pub(crate) fn msg(from: &Name, id: u32) -> Inbound {
+pub(crate) fn msg(from: &Name, id: u32) -> Box<Inbound> {
     let me = name("me", 1);
     let out = Envelope {
         source: from,
@@ -322,7 +322,7 @@ pub(crate) fn msg(from: &Name, id: u32) -> Inbound {
         Bytes::from(id.to_be_bytes().to_vec()),
         Default::default(),
     );
-    Inbound::parse(out.message).unwrap()
+    Box::new(Inbound::parse(out.message).unwrap())
 }
 
 fn delivered(fx: &Effects) -> Vec<Option<u32>> {

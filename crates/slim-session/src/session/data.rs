@@ -85,7 +85,7 @@ impl Session {
     }
 
     /// A Msg or RtxReply from the network (or from the deferred / held queues).
-    pub(super) fn on_data(&mut self, ctx: &mut Ctx<'_>, mut message: Inbound) {
+    pub(super) fn on_data(&mut self, ctx: &mut Ctx<'_>, mut message: Box<Inbound>) {
         let reliable = self.receiver.is_reliable();
         match self.phase {
             Phase::Active => {}
@@ -234,7 +234,7 @@ impl Session {
         self.inbox.push_back(delivery);
     }
 
-    fn to_received(&self, mut message: Inbound) -> ReceivedMessage {
+    fn to_received(&self, mut message: Box<Inbound>) -> ReceivedMessage {
         // The token moves into the context instead of being copied (it is ~230 bytes).
         let identity = message.take_identity();
         let direct = message.flag(PUBLISH_TO) && self.config.kind == SessionKind::Group;
@@ -244,7 +244,7 @@ impl Session {
             destination,
             message_id,
             ..
-        } = message;
+        } = *message;
         let (app, mut metadata) = contents.into_app_and_metadata();
         // Most messages carry no metadata: skip hashing the key for nothing.
         if !metadata.is_empty() {

@@ -17,7 +17,7 @@ use crate::wire::Inbound;
 /// Deferred messages in arrival order, each (sender, id) at most once.
 #[derive(Debug, Default)]
 pub(super) struct Deferred {
-    queue: VecDeque<Inbound>,
+    queue: VecDeque<Box<Inbound>>,
     held: FastSet<(NameKey, u32)>,
 }
 
@@ -28,7 +28,7 @@ impl Deferred {
     }
 
     /// Keeps `message` unless a copy of it is already held. False for a copy.
-    pub fn push(&mut self, message: Inbound) -> bool {
+    pub fn push(&mut self, message: Box<Inbound>) -> bool {
         if !self.held.insert((message.source.key(), message.message_id)) {
             return false;
         }
@@ -37,7 +37,7 @@ impl Deferred {
     }
 
     /// The oldest message, which leaves the set: a later copy of it is new again.
-    pub fn pop(&mut self) -> Option<Inbound> {
+    pub fn pop(&mut self) -> Option<Box<Inbound>> {
         let message = self.queue.pop_front()?;
         self.held
             .remove(&(message.source.key(), message.message_id));

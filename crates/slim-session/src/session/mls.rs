@@ -28,7 +28,7 @@ pub(crate) struct MlsState {
     /// Participant: group updates whose commit arrived ahead of order, by commit id.
     pending: BTreeMap<u32, proto::GroupUpdatePayload>,
     /// Application messages that could not be decrypted yet.
-    held: VecDeque<Inbound>,
+    held: VecDeque<Box<Inbound>>,
     held_cap: usize,
 }
 
@@ -77,7 +77,7 @@ impl MlsState {
     }
 
     /// Keeps a message for a later decryption attempt (replacing an older copy).
-    pub fn hold(&mut self, message: Inbound) {
+    pub fn hold(&mut self, message: Box<Inbound>) {
         self.held.retain(|m| {
             !(m.source == message.source
                 && m.message_id == message.message_id
@@ -90,7 +90,7 @@ impl MlsState {
     }
 
     /// Takes every held message (to retry after a commit).
-    pub fn take_held(&mut self) -> Vec<Inbound> {
+    pub fn take_held(&mut self) -> Vec<Box<Inbound>> {
         self.held.drain(..).collect()
     }
 

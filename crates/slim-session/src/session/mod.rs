@@ -509,7 +509,12 @@ impl Session {
     // ----- inbound -------------------------------------------------------------------------
 
     /// Handles one received message of this session (already verified by the layer).
-    pub fn handle(&mut self, ctx: &mut Ctx<'_>, message: Inbound) {
+    ///
+    /// The message is boxed once, where the layer builds it, and stays there until the
+    /// application takes it: an `Inbound` is about 300 bytes, and by value it was copied
+    /// six times on its way (layer, session, receiver, effects, inbox), which cost more
+    /// than the allocation (fan-out: 8 059 → 7 723 instructions per delivery).
+    pub fn handle(&mut self, ctx: &mut Ctx<'_>, message: Box<Inbound>) {
         if self.is_closed() {
             return;
         }

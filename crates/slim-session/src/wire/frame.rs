@@ -31,7 +31,7 @@ impl Inbound {
         frame: &Frame,
         names: &mut NameCache,
         tokens: &mut TokenCache,
-    ) -> Option<Inbound> {
+    ) -> Option<Box<Inbound>> {
         if frame.kind() != FrameKind::Publish {
             return None;
         }
@@ -80,7 +80,7 @@ impl Inbound {
                 }),
             metadata,
         };
-        Some(Inbound {
+        Some(Box::new(Inbound {
             contents: Contents::Plain(contents),
             token,
             source,
@@ -89,6 +89,6 @@ impl Inbound {
             session_type,
             session_id: session.session_id,
             message_id: session.message_id,
-        })
+        }))
     }
 }
