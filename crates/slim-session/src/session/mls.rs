@@ -90,8 +90,8 @@ impl MlsState {
     }
 
     /// Takes every held message (to retry after a commit).
-    pub fn take_held(&mut self) -> Vec<Box<Inbound>> {
-        self.held.drain(..).collect()
+    pub fn take_held(&mut self) -> VecDeque<Box<Inbound>> {
+        std::mem::take(&mut self.held)
     }
 
     /// Stores a group update that arrived ahead of its turn.
