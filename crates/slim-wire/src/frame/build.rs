@@ -18,8 +18,10 @@
 use bytes::{BufMut, Bytes};
 use prost::Message as _;
 
-use super::{Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
-use crate::pb::{WireType, bytes_field_len, put_key, put_varint, varint_field_len};
+use super::{
+    Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, PublishLayout, SessionInfo, Span,
+};
+use crate::pb::{Fields, WireType, bytes_field_len, put_key, put_varint, varint_field_len};
 use crate::proto::{self, message::MessageType};
 
 impl Frame {
@@ -72,9 +74,11 @@ fn write_publish(
 
     let header_view = write_header(out, header);
     prost::encoding::message::encode(2, session, out);
+    let content_at = out.len();
     if let Some(content) = &publish.msg {
         prost::encoding::message::encode(3, content, out);
     }
+    let layout = PublishLayout::written(out, content_at, !message.metadata.is_empty());
     let body = Span::new(body_start, out.len());
     let body_content = Span::new(content_start, out.len());
 
@@ -95,6 +99,20 @@ fn write_publish(
         header: Some(header_view),
         subscription_id: 0,
         session: Some(SessionInfo::of(session)),
+        publish_layout: Some(layout),
+    }
+}
+
+impl PublishLayout {
+    /// The layout of a publish being written: its content, if any, is the field written
+    /// from `content_at` to the end of `out`.
+    pub(super) fn written(out: &[u8], content_at: usize, has_metadata: bool) -> PublishLayout {
+        PublishLayout {
+            content: Fields::new(out, content_at, out.len())
+                .next()
+                .and_then(Result::ok),
+            has_metadata,
+        }
     }
 }
 

@@ -234,6 +234,19 @@ pub(crate) struct FrameData {
     header: Option<HeaderView>,
     subscription_id: u64,
     session: Option<SessionInfo>,
+    /// Where a publish's content lies and whether it has metadata (`None` for other kinds).
+    publish_layout: Option<PublishLayout>,
+}
+
+/// Where a publish's parts are, noted by [`Frame::parse`] on its validating walk (or by the
+/// builders as they write), so that [`Frame::plain_publish`] need not walk the message again
+/// to find them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PublishLayout {
+    /// The publish's `msg` field (`Content`); `None` when absent.
+    content: Option<crate::pb::Field>,
+    /// True when the message carries at least one metadata entry.
+    has_metadata: bool,
 }
 
 impl Frame {

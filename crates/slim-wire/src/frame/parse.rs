@@ -13,7 +13,9 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use super::name_memo::NameMemo;
-use super::{Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, SessionInfo, Span};
+use super::{
+    Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, PublishLayout, SessionInfo, Span,
+};
 use crate::pb::{Field, Fields, decode_varint};
 
 /// Tracks which field numbers (below 64) were already seen in one message.
@@ -108,6 +110,7 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
     let buf: &[u8] = &bytes;
     let seen = Seen::new("Message");
     let mut body: Option<(FrameKind, Field)> = None;
+    let mut has_metadata = false;
     for field in Fields::new(buf, 0, buf.len()) {
         let field = field?;
         let kind = match field.number {
@@ -119,6 +122,7 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
             4 => {
                 // A metadata map entry: the map is repeated, only its framing matters here.
                 seen.bytes(&field)?;
+                has_metadata = true;
                 continue;
             }
             _ => continue,
@@ -143,11 +147,18 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
         header: None,
         subscription_id: 0,
         session: None,
+        publish_layout: None,
         bytes: Bytes::new(),
     };
     match kind {
         FrameKind::Subscribe | FrameKind::Unsubscribe => parse_subscription(buf, &mut frame)?,
-        FrameKind::Publish => parse_publish(buf, &mut frame)?,
+        FrameKind::Publish => {
+            let content = parse_publish(buf, &mut frame)?;
+            frame.publish_layout = Some(PublishLayout {
+                content,
+                has_metadata,
+            });
+        }
         FrameKind::Link => parse_link(buf, frame.body_content)?,
         FrameKind::SubscriptionAck => parse_subscription_ack(buf, &mut frame)?,
     }
@@ -182,8 +193,10 @@ fn parse_subscription(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameErro
     require_routable(frame.header.as_ref())
 }
 
-fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
+/// Validates a publish's body; answers its `msg` field (the `Content`), if present.
+fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<Option<Field>, FrameError> {
     let mut seen = Seen::new("Publish");
+    let mut msg = None;
     let content = frame.body_content;
     for field in Fields::new(buf, content.start as usize, content.end as usize) {
         let field = field?;
@@ -203,6 +216,7 @@ fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
                 for inner in Fields::new(buf, span.start as usize, span.end as usize) {
                     inner?;
                 }
+                msg = Some(field);
             }
             _ => {}
         }
@@ -211,7 +225,7 @@ fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<(), FrameError> {
     if frame.session.is_none() {
         return Err(FrameError::Missing("publish session header"));
     }
-    Ok(())
+    Ok(msg)
 }
 
 fn require_routable(header: Option<&HeaderView>) -> Result<(), FrameError> {

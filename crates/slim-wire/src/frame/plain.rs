@@ -1,7 +1,8 @@
 //! [`Frame::plain_publish`]: a publish's payload and metadata read straight from the bytes.
 //!
 //! [`Frame::parse`] leaves a publish's `Content` and the `Message` metadata opaque (a node
-//! routes without them). An application's session layer needs them for every data message,
+//! routes without them), noting only where the content is and whether there is metadata.
+//! An application's session layer needs them for every data message,
 //! and decoding the whole message with prost to get them copies every string of the header
 //! as well (six name strings and the identity token). This reads just the two, zero-copy,
 //! when they have the layout every encoder in practice writes:
@@ -34,24 +35,24 @@ impl Frame {
     /// The payload and metadata of a publish in the usual layout (see the module docs), or
     /// `None` when the frame is not a publish or prost must decode it.
     pub fn plain_publish(&self) -> Option<PlainPublish<'_>> {
-        if self.kind() != FrameKind::Publish {
-            return None;
-        }
+        // Every publish frame, parsed or built, knows where its content is and whether it
+        // has metadata: only the metadata, when there is any, is walked for.
+        let layout = self
+            .data
+            .publish_layout
+            .filter(|_| self.kind() == FrameKind::Publish)?;
         let buf: &[u8] = &self.data.bytes;
         let mut plain = PlainPublish::default();
-        for field in Fields::new(buf, 0, buf.len()) {
-            let field = field.ok()?;
-            if field.number == 4 {
-                plain.metadata.push(metadata_entry(buf, &field)?);
+        if layout.has_metadata {
+            for field in Fields::new(buf, 0, buf.len()) {
+                let field = field.ok()?;
+                if field.number == 4 {
+                    plain.metadata.push(metadata_entry(buf, &field)?);
+                }
             }
         }
-        let body = self.data.body_content;
-        for field in Fields::new(buf, body.start as usize, body.end as usize) {
-            let field = field.ok()?;
-            if field.number == 3 {
-                // `parse` refused a repeated `msg`, so this is the only one.
-                plain.app = Some(app_payload(buf, &field)?);
-            }
+        if let Some(content) = &layout.content {
+            plain.app = Some(app_payload(buf, content)?);
         }
         Some(plain)
     }

@@ -199,6 +199,10 @@ proptest! {
     ) {
         let message = publish(content.clone(), metadata);
         let answered = check(bytes_of(&message))?;
+        // A built frame (no layout from parsing: the walk) reads the same as its parse.
+        let built = Frame::build(&message).unwrap();
+        let parsed = Frame::parse(built.bytes().clone()).unwrap();
+        prop_assert_eq!(built.plain_publish(), parsed.plain_publish());
         let is_app = matches!(
             &content,
             None | Some(proto::Content { content_type: Some(ContentType::AppPayload(_)) })

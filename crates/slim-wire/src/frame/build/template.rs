@@ -14,7 +14,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use prost::encoding::{hash_map, message, string};
 
-use super::super::{Frame, FrameData, FrameError, FrameKind, HeaderView, SessionInfo, Span};
+use super::super::{
+    Frame, FrameData, FrameError, FrameKind, HeaderView, PublishLayout, SessionInfo, Span,
+};
 use super::write_header;
 use crate::pb::{WireType, bytes_field_len, put_key, put_varint, varint_field_len, varint_len};
 use crate::proto;
@@ -78,11 +80,13 @@ impl PublishTemplate {
         put_varint(&mut out, publish_len as u64);
         out.extend_from_slice(&self.header);
         put_session(&mut out, session, session_len);
+        let content_at = out.len();
         match (app, content) {
             (Some((app, app_len)), _) => put_app_content(&mut out, app, app_len),
             (None, Some(other)) => message::encode(3, other, &mut out),
             (None, None) => {}
         }
+        let layout = PublishLayout::written(&out, content_at, !metadata.is_empty());
         let body = Span::new(0, out.len());
         let body_content = Span::new(header_at, out.len());
         hash_map::encode(
@@ -103,6 +107,7 @@ impl PublishTemplate {
                 header: Some(shifted(&self.view, header_at)),
                 subscription_id: 0,
                 session: Some(SessionInfo::of(session)),
+                publish_layout: Some(layout),
             }),
         })
     }
