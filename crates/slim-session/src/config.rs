@@ -147,8 +147,16 @@ impl SessionConfig {
 #[derive(Clone, Debug)]
 pub struct LayerConfig {
     /// Data messages a session keeps in flight (sent, not yet acknowledged by every online
-    /// member) before `publish` returns `WouldBlock`. Default 512 (upstream's producer buffer).
+    /// member) before `publish` returns `WouldBlock`. Default 2048. Upstream's producer
+    /// buffer is 512; with ours that many held a reliable 64-byte stream about a tenth below
+    /// what the session could carry (`docs/benchmarks.md`, stop 19). Receivers buffer up to
+    /// twice their own window out of order.
     pub window: u32,
+    /// Payload bytes a session keeps in flight before `publish` returns `WouldBlock`, as
+    /// well as `window` messages; a message larger than this is still sent when nothing else
+    /// is in flight. Default 16 MiB: deep enough for any link's bandwidth-delay product,
+    /// small enough that a window of large messages does not pin gigabytes per session.
+    pub window_bytes: usize,
     /// Received messages a session holds for the application (in order, not yet taken with
     /// `recv`) before it stops acknowledging new ones. Default 4096.
     pub receive_buffer: usize,
@@ -197,7 +205,8 @@ pub struct LayerConfig {
 impl Default for LayerConfig {
     fn default() -> Self {
         LayerConfig {
-            window: 512,
+            window: 2048,
+            window_bytes: 16 << 20,
             receive_buffer: 4096,
             transmit_queue: 8192,
             control: Retries::control_default(),

@@ -106,6 +106,10 @@ pub(crate) struct DataSender {
     address: SenderAddress,
     reliable: Option<Retries>,
     window: u32,
+    /// Payload bytes that may be kept at once (see [`Self::limit_bytes`]).
+    window_bytes: usize,
+    /// Payload bytes kept now: in the ring, in `direct` and in `held`.
+    kept_bytes: usize,
     /// Id of the next sequential message.
     next_id: u32,
     /// Id of `ring[0]`.
@@ -139,6 +143,8 @@ impl DataSender {
             address,
             reliable,
             window: window.max(1),
+            window_bytes: usize::MAX,
+            kept_bytes: 0,
             next_id: 1,
             base: 1,
             ring: VecDeque::new(),
@@ -151,6 +157,15 @@ impl DataSender {
             repeat_sealed: false,
             spare_pending: Vec::new(),
         }
+    }
+
+    /// Bounds the payload bytes kept for acknowledgement (or for a first endpoint) besides
+    /// their number: `publish` is refused while `bytes` or more are kept. A message larger
+    /// than the bound is still accepted when nothing else is kept, so any size can be sent.
+    /// The window counts messages, which suits small ones; this keeps large ones from
+    /// pinning a window's worth of megabytes per session.
+    pub fn limit_bytes(&mut self, bytes: usize) {
+        self.window_bytes = bytes.max(1);
     }
 
     /// Retransmits broadcasts by repeating them as first sealed (to every member) instead of
@@ -184,11 +199,20 @@ impl DataSender {
 
     /// True when a publish would be accepted now.
     pub fn has_room(&self) -> bool {
+        if self.kept_bytes >= self.window_bytes {
+            return false;
+        }
         if self.reliable.is_some() {
             self.ring.len() < self.window as usize && self.direct.len() < self.window as usize
         } else {
             self.held.len() < self.window as usize
         }
+    }
+
+    /// Payload bytes kept now (for tests of the byte bound).
+    #[cfg(test)]
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes
     }
 
     /// Remembers that a publish was refused, so `writable` is reported later.
@@ -218,6 +242,7 @@ impl DataSender {
         self.next_id = seq::next(id);
         if self.reliable.is_none() {
             if self.endpoints.is_empty() {
+                self.kept_bytes += payload.blob.len();
                 self.held.push_back((id, payload, None, completion));
             } else {
                 fx.transmit.push(self.build(id, &payload, None, None));
@@ -227,6 +252,7 @@ impl DataSender {
             }
             return id;
         }
+        self.kept_bytes += payload.blob.len();
         self.ring.push_back(Some(Slot {
             payload,
             target: None,
@@ -273,6 +299,7 @@ impl DataSender {
                 let backoff = self.rtt.rto();
                 let deadline = now + backoff;
                 self.timers.push(Reverse((deadline, id)));
+                self.kept_bytes += payload.blob.len();
                 self.direct.insert(
                     id,
                     Slot {
@@ -396,6 +423,7 @@ impl DataSender {
 
     fn flush(&mut self, now: Instant, fx: &mut Effects) {
         while let Some((id, payload, target, completion)) = self.held.pop_front() {
+            self.kept_bytes = self.kept_bytes.saturating_sub(payload.blob.len());
             fx.transmit
                 .push(self.build(id, &payload, target.as_ref(), None));
             if let Some(c) = completion {
@@ -492,6 +520,7 @@ impl DataSender {
                 return;
             };
             let Some(slot) = entry.as_mut() else { return };
+            self.kept_bytes = self.kept_bytes.saturating_sub(slot.payload.blob.len());
             let parts = (
                 slot.completion,
                 std::mem::take(&mut slot.failed),
@@ -503,6 +532,7 @@ impl DataSender {
             let Some(slot) = self.direct.remove(&id) else {
                 return;
             };
+            self.kept_bytes = self.kept_bytes.saturating_sub(slot.payload.blob.len());
             (slot.completion, slot.failed, slot.pending)
         };
         if self.spare_pending.len() < SPARE_PENDING {
@@ -657,7 +687,8 @@ impl DataSender {
             }
             self.finish(id, fx);
         }
-        for (_, _, _, completion) in self.held.drain(..) {
+        for (_, payload, _, completion) in self.held.drain(..) {
+            self.kept_bytes = self.kept_bytes.saturating_sub(payload.blob.len());
             if let Some(c) = completion {
                 fx.completions
                     .push((c, Err(CompletionError::SessionClosed)));

@@ -481,3 +481,88 @@ fn sequential_ids_wrap_around() {
         vec![Some(last - 1), Some(last), Some(0), Some(1)]
     );
 }
+
+fn sized(len: usize) -> AppPayload {
+    AppPayload {
+        blob: Bytes::from(vec![7; len]),
+        ..payload(0)
+    }
+}
+
+#[test]
+fn the_byte_bound_refuses_while_that_much_waits_and_frees_with_each_ack() {
+    let now = Instant::now();
+    let mut s = sender(64, true);
+    s.limit_bytes(100);
+    let mut fx = Effects::default();
+    let a = name("a", 2);
+    s.add_endpoint(now, a.clone(), &mut fx);
+    s.publish(now, sized(60), None, &mut fx);
+    assert!(s.has_room(), "60 of 100 bytes kept");
+    s.publish(now, sized(60), None, &mut fx);
+    assert!(
+        !s.has_room(),
+        "120 bytes kept: refused though 62 slots are free"
+    );
+    s.mark_blocked();
+    let mut fx = Effects::default();
+    s.on_ack(now, &a, 1, &mut fx);
+    assert!(s.has_room(), "60 bytes kept again");
+    assert!(fx.writable, "room came back after a WouldBlock");
+    // A direct message counts too, and frees with its ack.
+    s.publish_to(
+        now,
+        crate::wire::MAX_PUBLISH_ID + 5,
+        a.clone(),
+        sized(50),
+        None,
+        &mut fx,
+    );
+    assert!(!s.has_room(), "110 bytes kept");
+    s.on_ack(now, &a, crate::wire::MAX_PUBLISH_ID + 5, &mut fx);
+    s.on_ack(now, &a, 2, &mut fx);
+    assert!(s.has_room());
+    assert_eq!(s.kept_bytes(), 0, "every byte accounted for");
+}
+
+#[test]
+fn a_message_larger_than_the_byte_bound_goes_when_nothing_else_waits() {
+    let now = Instant::now();
+    let mut s = sender(64, true);
+    s.limit_bytes(100);
+    let mut fx = Effects::default();
+    let a = name("a", 2);
+    s.add_endpoint(now, a.clone(), &mut fx);
+    assert!(s.has_room());
+    s.publish(now, sized(1000), None, &mut fx);
+    assert!(!s.has_room());
+    s.on_ack(now, &a, 1, &mut fx);
+    assert!(s.has_room(), "the large message finished");
+    assert_eq!(s.kept_bytes(), 0);
+}
+
+#[test]
+fn bytes_held_for_a_first_endpoint_or_failed_on_close_are_released() {
+    let now = Instant::now();
+    // Fire-and-forget: kept only while no endpoint exists.
+    let mut s = sender(64, false);
+    s.limit_bytes(100);
+    let mut fx = Effects::default();
+    s.publish(now, sized(80), None, &mut fx);
+    s.publish(now, sized(80), None, &mut fx);
+    assert!(!s.has_room(), "160 bytes wait for an endpoint");
+    s.add_endpoint(now, name("a", 2), &mut fx);
+    assert!(s.has_room(), "sent once the endpoint came");
+    assert_eq!(s.kept_bytes(), 0);
+    // Reliable, aborted while unacknowledged: every byte released.
+    let mut s = sender(64, true);
+    s.limit_bytes(100);
+    let mut fx = Effects::default();
+    s.add_endpoint(now, name("a", 2), &mut fx);
+    s.publish(now, sized(70), None, &mut fx);
+    s.publish(now, sized(70), None, &mut fx);
+    assert!(!s.has_room());
+    s.abort(&mut fx);
+    assert_eq!(s.kept_bytes(), 0);
+    assert!(s.has_room());
+}

@@ -203,6 +203,7 @@ impl Session {
             config.reliability,
             window,
         );
+        sender.limit_bytes(ctx.config.window_bytes);
         // Any MLS session: a point-to-point peer that stops reading for a while (its inbox
         // full) would otherwise see fresh encryptions for every retransmission and, past
         // mls-rs' forward limit, could decrypt nothing more from us.
