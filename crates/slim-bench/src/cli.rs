@@ -275,7 +275,7 @@ pub struct SessionArgs {
     #[arg(long)]
     pub shared_connection: bool,
     /// Messages a session keeps in flight before `publish` waits (the layer's window;
-    /// default: the client's default, 512).
+    /// default: the client's default, 2048).
     #[arg(long)]
     pub window: Option<u32>,
     /// When the applications' links set `TCP_QUICKACK` after every read (the client's
