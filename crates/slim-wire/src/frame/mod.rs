@@ -15,6 +15,7 @@
 
 mod build;
 mod emit;
+mod header_memo;
 mod name_memo;
 mod parse;
 mod plain;
@@ -172,6 +173,37 @@ pub(crate) struct HeaderView {
     ttl_field: Option<Span>,
     /// A field numbered above the MAC's (11) is present: a MAC cannot simply be appended.
     fields_after_mac: bool,
+}
+
+impl HeaderView {
+    /// The same view with every offset moved from being relative to `from` to being
+    /// relative to `to` (headers are copied between buffers whole, so their fields keep
+    /// their distances).
+    pub(super) fn rebased(&self, from: u32, to: u32) -> HeaderView {
+        let span = |s: Span| Span {
+            start: s.start - from + to,
+            end: s.end - from + to,
+        };
+        let name = |n: NameView| NameView {
+            strings: n.strings.map(|parts| parts.map(span)),
+            ..n
+        };
+        HeaderView {
+            field: span(self.field),
+            content: span(self.content),
+            source: self.source.map(name),
+            destination: self.destination.map(name),
+            // An absent identity has the empty span at 0, as `parse` leaves it.
+            identity: if self.identity == Span::default() {
+                self.identity
+            } else {
+                span(self.identity)
+            },
+            mac: self.mac.map(span),
+            ttl_field: self.ttl_field.map(span),
+            ..self.clone()
+        }
+    }
 }
 
 /// Session header of a publish, decoded (it is a handful of integers).

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
+use super::header_memo::HeaderMemo;
 use super::name_memo::NameMemo;
 use super::{
     Frame, FrameData, FrameError, FrameKind, HeaderView, NameView, PublishLayout, SessionInfo, Span,
@@ -240,7 +241,14 @@ fn require_routable(header: Option<&HeaderView>) -> Result<(), FrameError> {
     Ok(())
 }
 
+/// The routing header's view: from the thread's memo when these bytes (the MAC's value
+/// aside) were parsed before (see `header_memo.rs`), otherwise parsed.
 fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameError> {
+    let field = Span::new(header_field.start as usize, header_field.end as usize);
+    HeaderMemo::view(buf, field, || parse_header_uncached(buf, header_field))
+}
+
+fn parse_header_uncached(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameError> {
     let mut seen = Seen::new("SLIMHeader");
     let content = seen.bytes(header_field)?;
     let mut header = HeaderView {

@@ -398,6 +398,28 @@ proptest! {
         }
     }
 
+    /// The header memo answers exactly as parsing does: a frame is read the same on a thread
+    /// that just parsed its header with another MAC (a memo hit, or a near miss when the
+    /// flips land outside the MAC) as on a fresh thread, errors included.
+    #[test]
+    fn remembered_headers_read_as_on_a_fresh_thread(
+        message in arb_publish(),
+        tag in any::<[u8; 32]>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let frame = Frame::from_message(&message).unwrap();
+        Frame::parse(frame.to_forwarded_bytes(5, Some(&[1; 32]))).unwrap();
+        let mut raw = frame.to_forwarded_bytes(5, Some(&tag)).to_vec();
+        for (index, byte) in flips {
+            let i = index.index(raw.len());
+            raw[i] = byte;
+        }
+        let read = |raw: Vec<u8>| Frame::parse(Bytes::from(raw)).map(|f| format!("{:?}", f.data));
+        let here = read(raw.clone());
+        let fresh = std::thread::spawn(move || read(raw)).join().unwrap();
+        prop_assert_eq!(here, fresh);
+    }
+
     #[test]
     fn mutated_valid_frames_never_panic(
         message in arb_publish(),

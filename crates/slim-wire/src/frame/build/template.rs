@@ -104,7 +104,7 @@ impl PublishTemplate {
                 kind: FrameKind::Publish,
                 body,
                 body_content,
-                header: Some(shifted(&self.view, header_at)),
+                header: Some(self.view.rebased(0, header_at as u32)),
                 subscription_id: 0,
                 session: Some(SessionInfo::of(session)),
                 publish_layout: Some(layout),
@@ -182,33 +182,5 @@ fn put_app_content(out: &mut Vec<u8>, app: &proto::ApplicationPayload, len: usiz
             put_varint(out, bytes.len() as u64);
             out.extend_from_slice(bytes);
         }
-    }
-}
-
-/// The header view moved `by` bytes further into the frame.
-fn shifted(view: &HeaderView, by: usize) -> HeaderView {
-    let by = by as u32;
-    let span = |s: Span| Span {
-        start: s.start + by,
-        end: s.end + by,
-    };
-    let name = |n: super::super::NameView| super::super::NameView {
-        strings: n.strings.map(|parts| parts.map(span)),
-        ..n
-    };
-    HeaderView {
-        field: span(view.field),
-        content: span(view.content),
-        source: view.source.map(name),
-        destination: view.destination.map(name),
-        // An absent identity has the empty span at 0, as `parse` leaves it.
-        identity: if view.identity == Span::default() {
-            view.identity
-        } else {
-            span(view.identity)
-        },
-        mac: view.mac.map(span),
-        ttl_field: view.ttl_field.map(span),
-        ..view.clone()
     }
 }

@@ -1,0 +1,207 @@
+//! [`HeaderMemo`]: the routing headers this thread parsed last, with their views, so a header
+//! that differs from a recent one only in its MAC is not validated again.
+//!
+//! Consecutive frames of one flow carry the same routing header: the same two names with
+//! their strings, the same identity token (about 230 bytes), fanout and TTL. Only the link's
+//! MAC changes from frame to frame, and a fan-out sends one header to every member's link
+//! with a different MAC each. Parsing the header is about half of parsing a frame. What
+//! parsing it accepts, and the view it gives, depends on its bytes only, and on the MAC field
+//! only through its position and length: the MAC's value is opaque bytes. So a header whose
+//! bytes equal a remembered header's everywhere except inside the MAC's value (same length,
+//! so the field sits at the same place with the same key and length) gets that header's view
+//! without being parsed: the same outcome, checked by comparing the bytes.
+//!
+//! Like [`super::name_memo`]: only headers that parsed successfully are remembered, only
+//! short ones, in a few slots per thread replaced round-robin (each slot's buffer is reused),
+//! so memory stays bounded and a miss costs a length comparison per slot and a comparison
+//! that usually stops in the first bytes (the names' hashes).
+
+use std::cell::RefCell;
+
+use super::{HeaderView, Span};
+
+/// Longest header remembered (two names with strings and a shared-secret token are ~450).
+const MAX_HEADER_LEN: usize = 1024;
+/// Headers remembered per thread.
+const SLOTS: usize = 4;
+
+#[derive(Default)]
+struct Entry {
+    /// The whole `header` field, key and length included.
+    bytes: Vec<u8>,
+    /// The MAC's value inside `bytes`, whose content is not compared.
+    mac: Option<Span>,
+    /// The view with offsets relative to the field's first byte.
+    view: HeaderView,
+}
+
+impl Entry {
+    /// True when `header` parses as this entry did: equal bytes outside the MAC's value.
+    fn matches(&self, header: &[u8]) -> bool {
+        if self.bytes.len() != header.len() {
+            return false;
+        }
+        let Some(mac) = self.mac else {
+            return self.bytes == header;
+        };
+        let (start, end) = (mac.start as usize, mac.end as usize);
+        self.bytes.get(..start) == header.get(..start) && self.bytes.get(end..) == header.get(end..)
+    }
+}
+
+/// A few recently parsed headers and their views.
+pub(super) struct HeaderMemo {
+    entries: Vec<Entry>,
+    next: usize,
+}
+
+thread_local! {
+    static MEMO: RefCell<HeaderMemo> = const { RefCell::new(HeaderMemo::new()) };
+}
+
+impl HeaderMemo {
+    const fn new() -> Self {
+        HeaderMemo {
+            entries: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// The view of the header field `buf[field]`: remembered when its bytes (MAC aside) were
+    /// seen, otherwise `parse`'s, remembered when it succeeded.
+    pub(super) fn view<E>(
+        buf: &[u8],
+        field: Span,
+        parse: impl FnOnce() -> Result<HeaderView, E>,
+    ) -> Result<HeaderView, E> {
+        let Some(header) = buf.get(field.range()) else {
+            return parse();
+        };
+        if let Some(view) = MEMO.with_borrow(|memo| memo.find(header)) {
+            return Ok(view.rebased(0, field.start));
+        }
+        let view = parse()?;
+        if header.len() <= MAX_HEADER_LEN {
+            MEMO.with_borrow_mut(|memo| memo.remember(header, view.rebased(field.start, 0)));
+        }
+        Ok(view)
+    }
+
+    fn find(&self, header: &[u8]) -> Option<HeaderView> {
+        self.entries
+            .iter()
+            .find(|entry| entry.matches(header))
+            .map(|entry| entry.view.clone())
+    }
+
+    fn remember(&mut self, header: &[u8], view: HeaderView) {
+        if self.entries.len() < SLOTS {
+            self.entries.push(Entry::default());
+        }
+        let index = self.next % self.entries.len();
+        self.next = (index + 1) % SLOTS;
+        let Some(entry) = self.entries.get_mut(index) else {
+            return;
+        };
+        entry.bytes.clear();
+        entry.bytes.extend_from_slice(header);
+        entry.mac = view.mac;
+        entry.view = view;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A view with a MAC at `mac` (relative to a field at 0) and a marker in `fanout`.
+    fn view_with(mac: Option<Span>, marker: u32) -> HeaderView {
+        HeaderView {
+            field: Span::new(0, 10),
+            content: Span::new(2, 10),
+            identity: Span::new(3, 5),
+            fanout: marker,
+            mac,
+            ..HeaderView::default()
+        }
+    }
+
+    #[test]
+    fn a_header_differing_only_in_its_mac_value_reuses_the_view_moved() {
+        let calls = std::cell::Cell::new(0);
+        let mac = Some(Span::new(6, 9));
+        let parse = || {
+            calls.set(calls.get() + 1);
+            Ok::<_, ()>(view_with(mac, 7))
+        };
+        let first = [1, 2, 3, 4, 5, 6, 0xaa, 0xbb, 0xcc, 10];
+        HeaderMemo::view(&first, Span::new(0, 10), parse).unwrap();
+        // The same header with another MAC, further into a larger buffer.
+        let mut buf = vec![0u8; 5];
+        buf.extend_from_slice(&[1, 2, 3, 4, 5, 6, 0x11, 0x22, 0x33, 10]);
+        let again = HeaderMemo::view(&buf, Span::new(5, 15), || {
+            calls.set(calls.get() + 1);
+            Ok::<_, ()>(HeaderView::default())
+        })
+        .unwrap();
+        assert_eq!(calls.get(), 1, "the second header was not parsed");
+        assert_eq!(again.fanout, 7);
+        assert_eq!(again.field, Span::new(5, 15));
+        assert_eq!(again.identity, Span::new(8, 10));
+        assert_eq!(again.mac, Some(Span::new(11, 14)));
+    }
+
+    #[test]
+    fn a_difference_outside_the_mac_value_is_parsed_and_failures_are_not_kept() {
+        let calls = std::cell::Cell::new(0);
+        let counting = |result: Result<HeaderView, ()>| {
+            calls.set(calls.get() + 1);
+            result
+        };
+        let mac = Some(Span::new(6, 9));
+        let known = [9, 2, 3, 4, 5, 6, 0xaa, 0xbb, 0xcc, 10];
+        HeaderMemo::view(&known, Span::new(0, 10), || counting(Ok(view_with(mac, 1)))).unwrap();
+        // Byte before the MAC, byte after it, and the MAC's own length byte (index 5).
+        for at in [0, 5, 9] {
+            let mut other = known;
+            other[at] ^= 0x40;
+            let view =
+                HeaderMemo::view(&other, Span::new(0, 10), || counting(Ok(view_with(mac, 2))));
+            assert_eq!(view.unwrap().fanout, 2, "byte {at} differs: parsed again");
+        }
+        assert_eq!(calls.get(), 4);
+        let bad = [8u8; 10];
+        assert!(HeaderMemo::view(&bad, Span::new(0, 10), || counting(Err(()))).is_err());
+        assert!(HeaderMemo::view(&bad, Span::new(0, 10), || counting(Err(()))).is_err());
+        assert_eq!(
+            calls.get(),
+            6,
+            "a refused header is refused by the parser every time"
+        );
+    }
+
+    #[test]
+    fn without_a_mac_every_byte_counts_and_long_headers_are_not_kept() {
+        let calls = std::cell::Cell::new(0);
+        let parse = |marker| {
+            calls.set(calls.get() + 1);
+            Ok::<_, ()>(view_with(None, marker))
+        };
+        let plain = [7u8, 1, 2, 3];
+        HeaderMemo::view(&plain, Span::new(0, 4), || parse(1)).unwrap();
+        HeaderMemo::view(&plain, Span::new(0, 4), || parse(1)).unwrap();
+        assert_eq!(calls.get(), 1);
+        let changed = [7u8, 1, 2, 4];
+        assert_eq!(
+            HeaderMemo::view(&changed, Span::new(0, 4), || parse(2))
+                .unwrap()
+                .fanout,
+            2
+        );
+        let long = vec![5u8; MAX_HEADER_LEN + 1];
+        let span = Span::new(0, long.len());
+        HeaderMemo::view(&long, span, || parse(3)).unwrap();
+        HeaderMemo::view(&long, span, || parse(3)).unwrap();
+        assert_eq!(calls.get(), 4);
+    }
+}
