@@ -156,6 +156,7 @@ impl SessionLayerBuilder {
             closed_set: FastSet::default(),
             leftovers: VecDeque::new(),
             transmit_blocked: FastSet::default(),
+            headers: crate::wire::HeaderCache::default(),
             names: crate::wire::NameCache::default(),
             tokens: crate::wire::TokenCache::default(),
         })

@@ -103,6 +103,8 @@ pub struct SessionLayer {
     /// first; read with `recv` until empty, or dropped with `discard`.
     leftovers: VecDeque<(SessionId, VecDeque<Delivery>)>,
     transmit_blocked: FastSet<SessionId>,
+    /// Recent routing headers' names and tokens, taken whole when a frame repeats one.
+    headers: wire::HeaderCache,
     /// Recent senders' names, so received names are not hashed and copied again.
     names: wire::NameCache,
     /// Recent senders' identity tokens, so they are shared instead of copied per message.
@@ -293,7 +295,7 @@ impl SessionLayer {
             if session.uses_mls() {
                 return None;
             }
-            Inbound::from_frame(&frame, &mut self.names, &mut self.tokens)
+            Inbound::from_frame(&frame, &mut self.headers, &mut self.names, &mut self.tokens)
         });
         if let Some(inbound) = fast {
             if self.addressed(&inbound) {

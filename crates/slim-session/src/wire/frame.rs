@@ -5,10 +5,11 @@
 //! header). Decoding them again with prost for the session layer copies all six name strings
 //! and the identity token of every message, and the name cache then throws the names away
 //! again. For the two message types sent per application message — `Msg` and `MsgAck` — this
-//! builds the [`Inbound`] from the view instead: names from the cache by key and strings,
-//! payload and metadata from [`Frame::plain_publish`] (the blob copied when small, shared
-//! with the frame's bytes when large: `payload.rs`),
-//! held as `Contents::Plain` rather than as a rebuilt `proto::Message`.
+//! builds the [`Inbound`] from the view instead: names and token from the header cache when
+//! the frame repeats a recent routing header (`headers.rs`), else from the caches by key and
+//! strings; payload and metadata from [`Frame::plain_publish`] (the blob copied when small,
+//! shared with the frame's bytes when large: `payload.rs`); held as `Contents::Plain` rather
+//! than as a rebuilt `proto::Message`.
 //!
 //! It answers `None` whenever anything is unusual (another message type, a name not in the
 //! cache, a token that is not UTF-8, a payload layout prost must decide, a message
@@ -22,13 +23,14 @@ use std::collections::HashMap;
 use slim_wire::proto::{self, SessionMessageType, SessionType};
 use slim_wire::{Frame, FrameKind};
 
-use super::{Contents, Inbound, NameCache, PlainContents, TokenCache};
+use super::{Contents, HeaderCache, Inbound, NameCache, PlainContents, TokenCache};
 
 impl Inbound {
     /// The `Inbound` that `parse_with(frame.decode())` gives, for a `Msg` or `MsgAck` in the
     /// usual layout whose names are cached; `None` for everything else (see the module docs).
     pub fn from_frame(
         frame: &Frame,
+        headers: &mut HeaderCache,
         names: &mut NameCache,
         tokens: &mut TokenCache,
     ) -> Option<Box<Inbound>> {
@@ -49,19 +51,15 @@ impl Inbound {
         if kind == SessionMessageType::Msg && plain.app.is_none() {
             return None;
         }
-        let source = names.resolve_parts(frame.source_parts()?).ok()?;
-        let destination = names.resolve_parts(frame.destination_parts()?).ok()?;
+        // The token travels beside the message, shared with the sender's earlier messages;
+        // acknowledgements never reach the application, so theirs is not kept at all.
+        let with_token = kind == SessionMessageType::Msg;
+        let (source, destination, token) = headers.resolve(frame, with_token, names, tokens)?;
         let metadata: HashMap<String, String> = plain
             .metadata
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        // The token travels beside the message, shared with the sender's earlier messages;
-        // acknowledgements never reach the application, so theirs is not kept at all.
-        let token = match kind {
-            SessionMessageType::Msg => Some(tokens.share_bytes(frame.identity_bytes())?),
-            _ => None,
-        };
         let contents = PlainContents {
             error: frame.error_flag().unwrap_or(false),
             session: proto::SessionHeader {

@@ -11,11 +11,14 @@
 //!   frame's bytes without decoding them.
 //! - `names.rs`: `NameCache`, recent senders' names reused instead of parsed again.
 //! - `tokens.rs`: `TokenCache`, recent senders' identity tokens shared instead of copied.
+//! - `headers.rs`: `HeaderCache`, the names and token of recent routing headers, taken in
+//!   one comparison when the next frame of a flow repeats its header.
 //! - `recent.rs`: `Recent`, the bounded round-robin array both caches keep their values in.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;
 mod frame;
+mod headers;
 mod inbound;
 mod names;
 mod payload;
@@ -31,6 +34,7 @@ use slim_wire::Name;
 use slim_wire::proto::{self, SessionMessageType, SessionType};
 
 pub(crate) use commands::*;
+pub(crate) use headers::HeaderCache;
 pub(crate) use inbound::{Contents, Inbound, InboundError, PlainContents};
 pub(crate) use names::NameCache;
 pub(crate) use tokens::TokenCache;

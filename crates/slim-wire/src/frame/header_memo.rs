@@ -5,11 +5,10 @@
 //! their strings, the same identity token (about 230 bytes), fanout and TTL. Only the link's
 //! MAC changes from frame to frame, and a fan-out sends one header to every member's link
 //! with a different MAC each. Parsing the header is about half of parsing a frame. What
-//! parsing it accepts, and the view it gives, depends on its bytes only, and on the MAC field
-//! only through its position and length: the MAC's value is opaque bytes. So a header whose
-//! bytes equal a remembered header's everywhere except inside the MAC's value (same length,
-//! so the field sits at the same place with the same key and length) gets that header's view
-//! without being parsed: the same outcome, checked by comparing the bytes.
+//! parsing it accepts, and the view it gives, depends on its bytes only, and on the MAC only
+//! through its position and length ([`HeaderStamp`] says why). So a header that matches a
+//! remembered header's stamp gets that header's view without being parsed: the same outcome,
+//! checked by comparing the bytes.
 //!
 //! Like [`super::name_memo`]: only headers that parsed successfully are remembered, only
 //! short ones, in a few slots per thread replaced round-robin (each slot's buffer is reused),
@@ -18,6 +17,7 @@
 
 use std::cell::RefCell;
 
+use super::header_stamp::HeaderStamp;
 use super::{HeaderView, Span};
 
 /// Longest header remembered (two names with strings and a shared-secret token are ~450).
@@ -27,26 +27,10 @@ const SLOTS: usize = 4;
 
 #[derive(Default)]
 struct Entry {
-    /// The whole `header` field, key and length included.
-    bytes: Vec<u8>,
-    /// The MAC's value inside `bytes`, whose content is not compared.
-    mac: Option<Span>,
+    /// The header's bytes, MAC value aside.
+    stamp: HeaderStamp,
     /// The view with offsets relative to the field's first byte.
     view: HeaderView,
-}
-
-impl Entry {
-    /// True when `header` parses as this entry did: equal bytes outside the MAC's value.
-    fn matches(&self, header: &[u8]) -> bool {
-        if self.bytes.len() != header.len() {
-            return false;
-        }
-        let Some(mac) = self.mac else {
-            return self.bytes == header;
-        };
-        let (start, end) = (mac.start as usize, mac.end as usize);
-        self.bytes.get(..start) == header.get(..start) && self.bytes.get(end..) == header.get(end..)
-    }
 }
 
 /// A few recently parsed headers and their views.
@@ -77,8 +61,12 @@ impl HeaderMemo {
         let Some(header) = buf.get(field.range()) else {
             return parse();
         };
-        if let Some(view) = MEMO.with_borrow(|memo| memo.find(header)) {
-            return Ok(view.rebased(0, field.start));
+        let remembered = MEMO.with_borrow(|memo| {
+            memo.find(header)
+                .map(|relative| relative.rebased(0, field.start))
+        });
+        if let Some(view) = remembered {
+            return Ok(view);
         }
         let view = parse()?;
         if header.len() <= MAX_HEADER_LEN {
@@ -87,11 +75,11 @@ impl HeaderMemo {
         Ok(view)
     }
 
-    fn find(&self, header: &[u8]) -> Option<HeaderView> {
+    fn find(&self, header: &[u8]) -> Option<&HeaderView> {
         self.entries
             .iter()
-            .find(|entry| entry.matches(header))
-            .map(|entry| entry.view.clone())
+            .find(|entry| entry.stamp.matches_bytes(header))
+            .map(|entry| &entry.view)
     }
 
     fn remember(&mut self, header: &[u8], view: HeaderView) {
@@ -103,9 +91,7 @@ impl HeaderMemo {
         let Some(entry) = self.entries.get_mut(index) else {
             return;
         };
-        entry.bytes.clear();
-        entry.bytes.extend_from_slice(header);
-        entry.mac = view.mac;
+        entry.stamp.set_bytes(header, view.mac);
         entry.view = view;
     }
 }

@@ -16,6 +16,7 @@
 mod build;
 mod emit;
 mod header_memo;
+mod header_stamp;
 mod name_memo;
 mod parse;
 mod plain;
@@ -23,6 +24,7 @@ mod plain;
 mod tests;
 
 pub use build::PublishTemplate;
+pub use header_stamp::HeaderStamp;
 pub use plain::PlainPublish;
 
 use std::sync::Arc;
@@ -137,6 +139,14 @@ impl Span {
 
     pub(crate) fn len(self) -> usize {
         (self.end - self.start) as usize
+    }
+
+    /// This span counted from `origin` (which it must not start before).
+    pub(crate) fn relative_to(self, origin: u32) -> Span {
+        Span {
+            start: self.start - origin,
+            end: self.end - origin,
+        }
     }
 }
 
