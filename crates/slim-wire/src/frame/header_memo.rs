@@ -29,8 +29,9 @@ const SLOTS: usize = 4;
 struct Entry {
     /// The header's bytes, MAC value aside.
     stamp: HeaderStamp,
-    /// The view with offsets relative to the field's first byte.
+    /// The view as parsed, for a field that started at `at`.
     view: HeaderView,
+    at: u32,
 }
 
 /// A few recently parsed headers and their views.
@@ -61,28 +62,32 @@ impl HeaderMemo {
         let Some(header) = buf.get(field.range()) else {
             return parse();
         };
+        // Frames of one flow usually put the header at the same offset: then the view is
+        // taken as it is.
         let remembered = MEMO.with_borrow(|memo| {
-            memo.find(header)
-                .map(|relative| relative.rebased(0, field.start))
+            memo.find(header).map(|(view, at)| match at == field.start {
+                true => view.clone(),
+                false => view.rebased(at, field.start),
+            })
         });
         if let Some(view) = remembered {
             return Ok(view);
         }
         let view = parse()?;
         if header.len() <= MAX_HEADER_LEN {
-            MEMO.with_borrow_mut(|memo| memo.remember(header, view.rebased(field.start, 0)));
+            MEMO.with_borrow_mut(|memo| memo.remember(header, &view, field.start));
         }
         Ok(view)
     }
 
-    fn find(&self, header: &[u8]) -> Option<&HeaderView> {
+    fn find(&self, header: &[u8]) -> Option<(&HeaderView, u32)> {
         self.entries
             .iter()
             .find(|entry| entry.stamp.matches_bytes(header))
-            .map(|entry| &entry.view)
+            .map(|entry| (&entry.view, entry.at))
     }
 
-    fn remember(&mut self, header: &[u8], view: HeaderView) {
+    fn remember(&mut self, header: &[u8], view: &HeaderView, at: u32) {
         if self.entries.len() < SLOTS {
             self.entries.push(Entry::default());
         }
@@ -91,8 +96,11 @@ impl HeaderMemo {
         let Some(entry) = self.entries.get_mut(index) else {
             return;
         };
-        entry.stamp.set_bytes(header, view.mac);
-        entry.view = view;
+        entry
+            .stamp
+            .set_bytes(header, view.mac.map(|mac| mac.relative_to(at)));
+        entry.view = view.clone();
+        entry.at = at;
     }
 }
 
