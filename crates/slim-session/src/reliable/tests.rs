@@ -489,14 +489,22 @@ fn sized(len: usize) -> AppPayload {
     }
 }
 
+/// A sender of 64 messages and 100 payload bytes, with endpoint `a` (2) when `reachable`.
+fn byte_bounded(now: Instant, reliable: bool, reachable: bool) -> (DataSender, Effects) {
+    let mut s = sender(64, reliable);
+    s.limit_bytes(100);
+    let mut fx = Effects::default();
+    if reachable {
+        s.add_endpoint(now, name("a", 2), &mut fx);
+    }
+    (s, fx)
+}
+
 #[test]
 fn the_byte_bound_refuses_while_that_much_waits_and_frees_with_each_ack() {
     let now = Instant::now();
-    let mut s = sender(64, true);
-    s.limit_bytes(100);
-    let mut fx = Effects::default();
+    let (mut s, mut fx) = byte_bounded(now, true, true);
     let a = name("a", 2);
-    s.add_endpoint(now, a.clone(), &mut fx);
     s.publish(now, sized(60), None, &mut fx);
     assert!(s.has_room(), "60 of 100 bytes kept");
     s.publish(now, sized(60), None, &mut fx);
@@ -528,11 +536,8 @@ fn the_byte_bound_refuses_while_that_much_waits_and_frees_with_each_ack() {
 #[test]
 fn a_message_larger_than_the_byte_bound_goes_when_nothing_else_waits() {
     let now = Instant::now();
-    let mut s = sender(64, true);
-    s.limit_bytes(100);
-    let mut fx = Effects::default();
+    let (mut s, mut fx) = byte_bounded(now, true, true);
     let a = name("a", 2);
-    s.add_endpoint(now, a.clone(), &mut fx);
     assert!(s.has_room());
     s.publish(now, sized(1000), None, &mut fx);
     assert!(!s.has_room());
@@ -545,9 +550,7 @@ fn a_message_larger_than_the_byte_bound_goes_when_nothing_else_waits() {
 fn bytes_held_for_a_first_endpoint_or_failed_on_close_are_released() {
     let now = Instant::now();
     // Fire-and-forget: kept only while no endpoint exists.
-    let mut s = sender(64, false);
-    s.limit_bytes(100);
-    let mut fx = Effects::default();
+    let (mut s, mut fx) = byte_bounded(now, false, false);
     s.publish(now, sized(80), None, &mut fx);
     s.publish(now, sized(80), None, &mut fx);
     assert!(!s.has_room(), "160 bytes wait for an endpoint");
@@ -555,10 +558,7 @@ fn bytes_held_for_a_first_endpoint_or_failed_on_close_are_released() {
     assert!(s.has_room(), "sent once the endpoint came");
     assert_eq!(s.kept_bytes(), 0);
     // Reliable, aborted while unacknowledged: every byte released.
-    let mut s = sender(64, true);
-    s.limit_bytes(100);
-    let mut fx = Effects::default();
-    s.add_endpoint(now, name("a", 2), &mut fx);
+    let (mut s, mut fx) = byte_bounded(now, true, true);
     s.publish(now, sized(70), None, &mut fx);
     s.publish(now, sized(70), None, &mut fx);
     assert!(!s.has_room());
