@@ -160,6 +160,12 @@ pub struct LayerConfig {
     /// Received messages a session holds for the application (in order, not yet taken with
     /// `recv`) before it stops acknowledging new ones. Default 4096.
     pub receive_buffer: usize,
+    /// Payload bytes a session holds for the application before it stops acknowledging new
+    /// messages, as well as `receive_buffer` messages; the same bound applies to the
+    /// messages it then keeps unacknowledged. A message larger than this is still taken
+    /// when nothing is held. Default 64 MiB: 4096 large messages would otherwise be
+    /// gigabytes per session.
+    pub receive_buffer_bytes: usize,
     /// Outbound messages waiting for `poll_transmit` before `publish` returns `WouldBlock`.
     /// Control traffic is never refused. Default 8192.
     pub transmit_queue: usize,
@@ -208,6 +214,7 @@ impl Default for LayerConfig {
             window: 2048,
             window_bytes: 16 << 20,
             receive_buffer: 4096,
+            receive_buffer_bytes: 64 << 20,
             transmit_queue: 8192,
             control: Retries::control_default(),
             heartbeat_interval: Duration::from_secs(10),

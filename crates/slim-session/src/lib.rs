@@ -61,8 +61,10 @@
 //!   (a span from the oldest unacknowledged; in a group the slowest online member sets it),
 //!   and the transmit queue is bounded; `publish` returns [`PublishError::WouldBlock`] and
 //!   [`Event::Writable`] follows when room returns. A receiver whose application does not read
-//!   defers its acknowledgements once [`LayerConfig::receive_buffer`] messages wait, so a
-//!   fast sender is held back instead of buffering without bound or losing data.
+//!   defers its acknowledgements once [`LayerConfig::receive_buffer`] messages (or
+//!   [`LayerConfig::receive_buffer_bytes`] of payload) wait, so a fast sender is held back
+//!   instead of buffering without bound or losing data. Senders bound their bytes in flight
+//!   the same way ([`LayerConfig::window_bytes`]).
 //! - **Bounded close.** Closing drains outstanding data for at most
 //!   [`LayerConfig::drain_timeout`], then runs one control exchange bounded by its retry
 //!   budget. Retransmitted GroupClose/LeaveRequest for a session already closed here are

@@ -4,12 +4,15 @@
 //! use) → room check → decryption → acknowledgement (held briefly: `acks.rs`) → reorder
 //! buffer → inbox.
 //!
-//! Flow control on the receiving side: once the inbox holds `receive_buffer` messages the
-//! application has not taken, new messages are *deferred*: kept (up to one window) but not
+//! Flow control on the receiving side: once the inbox holds `receive_buffer` messages or
+//! `receive_buffer_bytes` of payload the application has not taken, new messages are
+//! *deferred*: kept (up to one window, and up to `receive_buffer_bytes`) but not
 //! acknowledged, so the sender's window stops it; when the application takes messages with
 //! `recv`, deferred ones are acknowledged and move on. A receiver that does not read therefore
 //! slows its sender down instead of growing without bound or losing data. Memory per session
-//! is bounded by `receive_buffer` + the reorder range (2 × window) + the deferred window.
+//! is bounded by the inbox's bounds + the reorder range (2 × window) + the deferred bounds
+//! (the reorder range counts messages only; our senders bound its bytes with
+//! `window_bytes`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -77,11 +80,12 @@ impl Session {
         self.apply(ctx, fx);
     }
 
-    /// True when the application holds as much as it may. Only the inbox counts: the
-    /// reorder buffers are bounded by the receiver's range, and counting them here would
-    /// defer the very retransmission that lets them drain.
+    /// True when the application holds as much as it may, in messages or in bytes. Only the
+    /// inbox counts: the reorder buffers are bounded by the receiver's range, and counting
+    /// them here would defer the very retransmission that lets them drain.
     fn inbox_full(&self, ctx: &Ctx<'_>) -> bool {
         self.inbox.len() >= ctx.config.receive_buffer.max(1)
+            || self.inbox_bytes >= ctx.config.receive_buffer_bytes.max(1)
     }
 
     /// A Msg or RtxReply from the network (or from the deferred / held queues).
@@ -133,7 +137,9 @@ impl Session {
         if self.inbox_full(ctx) {
             if !reliable {
                 ctx.io.stats.unreliable_dropped += 1;
-            } else if self.deferred.len() < ctx.config.window as usize {
+            } else if self.deferred.len() < ctx.config.window as usize
+                && self.deferred.bytes() < ctx.config.receive_buffer_bytes
+            {
                 self.deferred.push(message);
             } else {
                 ctx.io.stats.receive_overflow += 1;
@@ -231,6 +237,7 @@ impl Session {
         if self.inbox.is_empty() {
             ctx.io.events.push_back(Event::Readable(self.id));
         }
+        self.inbox_bytes += delivered_bytes(&delivery);
         self.inbox.push_back(delivery);
     }
 
@@ -272,6 +279,7 @@ impl Session {
     /// Takes the next message (or loss) for the application.
     pub fn recv(&mut self, ctx: &mut Ctx<'_>) -> Option<Delivery> {
         let delivery = self.inbox.pop_front()?;
+        self.inbox_bytes = self.inbox_bytes.saturating_sub(delivered_bytes(&delivery));
         while !self.inbox_full(ctx) {
             let Some(message) = self.deferred.pop() else {
                 break;
@@ -284,6 +292,7 @@ impl Session {
     /// Hands over the inbox of a closed session (what arrived before the close stays
     /// readable).
     pub fn take_inbox(&mut self) -> VecDeque<Delivery> {
+        self.inbox_bytes = 0;
         std::mem::take(&mut self.inbox)
     }
 
@@ -319,4 +328,9 @@ impl Session {
             metadata,
         }
     }
+}
+
+/// Payload bytes a delivery holds in the inbox.
+fn delivered_bytes(delivery: &Delivery) -> usize {
+    delivery.as_ref().map_or(0, |message| message.payload.len())
 }

@@ -19,6 +19,8 @@ use crate::wire::Inbound;
 pub(super) struct Deferred {
     queue: VecDeque<Box<Inbound>>,
     held: FastSet<(NameKey, u32)>,
+    /// Payload bytes in `queue`.
+    bytes: usize,
 }
 
 impl Deferred {
@@ -27,11 +29,17 @@ impl Deferred {
         self.queue.len()
     }
 
+    /// Payload bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Keeps `message` unless a copy of it is already held. False for a copy.
     pub fn push(&mut self, message: Box<Inbound>) -> bool {
         if !self.held.insert((message.source.key(), message.message_id)) {
             return false;
         }
+        self.bytes += message.payload_len();
         self.queue.push_back(message);
         true
     }
@@ -39,6 +47,7 @@ impl Deferred {
     /// The oldest message, which leaves the set: a later copy of it is new again.
     pub fn pop(&mut self) -> Option<Box<Inbound>> {
         let message = self.queue.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(message.payload_len());
         self.held
             .remove(&(message.source.key(), message.message_id));
         Some(message)
@@ -48,6 +57,7 @@ impl Deferred {
     pub fn clear(&mut self) {
         self.queue.clear();
         self.held.clear();
+        self.bytes = 0;
     }
 }
 
@@ -65,12 +75,19 @@ mod tests {
         assert!(deferred.push(msg(&alice, 2)));
         assert!(!deferred.push(msg(&alice, 1)), "a retransmitted copy");
         assert_eq!(deferred.len(), 3);
+        assert_eq!(
+            deferred.bytes(),
+            12,
+            "three 4-byte payloads; the copy not counted"
+        );
 
         let first = deferred.pop().map(|m| (m.source, m.message_id));
         assert_eq!(first, Some((alice.clone(), 1)));
+        assert_eq!(deferred.bytes(), 8);
         assert!(deferred.push(msg(&alice, 1)), "its first copy has left");
         deferred.clear();
         assert_eq!(deferred.len(), 0);
+        assert_eq!(deferred.bytes(), 0);
         assert!(deferred.pop().is_none());
         assert!(deferred.push(msg(&bob, 1)));
     }

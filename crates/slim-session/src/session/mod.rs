@@ -126,6 +126,8 @@ pub(crate) struct Session {
     mls: Option<MlsState>,
     /// Messages (or losses) ready for the application.
     inbox: VecDeque<Delivery>,
+    /// Payload bytes in `inbox`.
+    inbox_bytes: usize,
     /// Received while the inbox was full; not acknowledged yet.
     deferred: deferred::Deferred,
     /// Acknowledgements waiting to share a write with what the session sends next.
@@ -239,6 +241,7 @@ impl Session {
             ),
             mls,
             inbox: VecDeque::new(),
+            inbox_bytes: 0,
             deferred: deferred::Deferred::default(),
             held_acks: acks::HeldAcks::default(),
             spare_effects: Effects::default(),

@@ -219,6 +219,20 @@ impl Inbound {
         }
     }
 
+    /// Bytes of the application payload it carries (encrypted when MLS is on), for the
+    /// receive side's byte bounds; 0 for anything else.
+    pub fn payload_len(&self) -> usize {
+        match &self.contents {
+            Contents::Plain(plain) => plain.app.as_ref().map_or(0, |app| app.blob.len()),
+            Contents::Decoded(_) => match self.publish().and_then(|p| p.msg.as_ref()) {
+                Some(proto::Content {
+                    content_type: Some(proto::content::ContentType::AppPayload(app)),
+                }) => app.blob.len(),
+                _ => 0,
+            },
+        }
+    }
+
     /// Data: its sender takes acknowledgement ranges (our extension; see `session/acks.rs`).
     pub fn takes_ack_ranges(&self) -> bool {
         self.session().is_some_and(|s| s.takes_ack_ranges)
