@@ -87,6 +87,26 @@ impl Publisher {
     }
 }
 
+/// Publishes all of `publisher`'s messages from endpoint 0 to endpoint 1, whose reader
+/// stalls for `stall` and then reads eagerly, until it has read them all.
+fn publish_through_a_stall(
+    sim: &mut Sim,
+    session: SessionId,
+    publisher: &mut Publisher,
+    stall: Duration,
+) {
+    sim.endpoints[1].reader = Reader::Stalled;
+    let resume_at = sim.elapsed() + stall;
+    let count = publisher.count as usize;
+    assert!(sim.run_until(Duration::from_secs(300), |s| {
+        publisher.tick(s, session, 0, &[1]);
+        if s.elapsed() >= resume_at {
+            s.endpoints[1].reader = Reader::Eager;
+        }
+        s.read_count(1, session) >= count
+    }));
+}
+
 fn in_order(sim: &Sim, reader: usize, writer: usize, session: SessionId) -> Vec<u32> {
     sim.received_by_sender(reader, session)[&sim.endpoints[writer].name]
         .iter()
@@ -146,16 +166,8 @@ fn a_fast_publisher_and_a_slow_reader_lose_nothing_and_stay_bounded() {
 #[test]
 fn a_stalled_reader_holds_the_publisher_back_and_everything_flows_when_it_resumes() {
     let (mut sim, session) = pair(NetConfig::perfect(), SessionConfig::point_to_point(), 2);
-    sim.endpoints[1].reader = Reader::Stalled;
     let mut publisher = Publisher::new(5_000);
-    let resume_at = sim.elapsed() + Duration::from_secs(5);
-    assert!(sim.run_until(Duration::from_secs(300), |s| {
-        publisher.tick(s, session, 0, &[1]);
-        if s.elapsed() >= resume_at {
-            s.endpoints[1].reader = Reader::Eager;
-        }
-        s.read_count(1, session) >= 5_000
-    }));
+    publish_through_a_stall(&mut sim, session, &mut publisher, Duration::from_secs(5));
     assert_eq!(
         in_order(&sim, 1, 0, session),
         (0..5_000).collect::<Vec<_>>()
@@ -186,17 +198,9 @@ fn large_messages_are_bounded_in_bytes_on_both_sides() {
         layer,
         SessionConfig::point_to_point(),
     );
-    sim.endpoints[1].reader = Reader::Stalled;
     let mut publisher = Publisher::new(2_000);
     publisher.size = SIZE;
-    let resume_at = sim.elapsed() + Duration::from_secs(3);
-    assert!(sim.run_until(Duration::from_secs(300), |s| {
-        publisher.tick(s, session, 0, &[1]);
-        if s.elapsed() >= resume_at {
-            s.endpoints[1].reader = Reader::Eager;
-        }
-        s.read_count(1, session) >= 2_000
-    }));
+    publish_through_a_stall(&mut sim, session, &mut publisher, Duration::from_secs(3));
     assert_eq!(
         in_order(&sim, 1, 0, session),
         (0..2_000).collect::<Vec<_>>()
