@@ -4,7 +4,8 @@
 //! acknowledged it. The ring is the flow-control window: its span (oldest unfinished id to
 //! newest) never exceeds `window`, so a receiver never has to buffer more than `window`
 //! messages out of order, and `publish` is refused with `WouldBlock` until the oldest message
-//! finishes. Each message has one retransmission timer, set from the measured round trip
+//! finishes (or, with [`DataSender::limit_bytes`], while too many payload bytes are kept).
+//! Each message has one retransmission timer, set from the measured round trip
 //! (`rtt.rs`) and doubled per retry up to the configured interval; on expiry a unicast copy
 //! goes to each endpoint still missing. When the retry budget (`interval × (max_retries + 1)`,
 //! as upstream) is spent the publish completes with `NotAcknowledged` naming them (upstream
