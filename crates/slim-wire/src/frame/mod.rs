@@ -283,7 +283,7 @@ pub(crate) struct FrameData {
 /// Where a publish's parts are, noted by [`Frame::parse`] on its validating walk (or by the
 /// builders as they write), so that [`Frame::plain_publish`] need not walk the message again
 /// to find them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct PublishLayout {
     /// The publish's `msg` field (`Content`); `None` when absent.
     content: Option<crate::pb::Field>,

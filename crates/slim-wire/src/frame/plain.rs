@@ -16,7 +16,7 @@
 //! decides: so whatever is accepted here reads exactly as prost would read it, and nothing
 //! prost would refuse is accepted.
 
-use super::{Frame, FrameKind};
+use super::Frame;
 use crate::pb::{Field, Fields, Value};
 
 /// A publish's application payload and metadata, borrowed from the frame's bytes.
@@ -36,11 +36,9 @@ impl Frame {
     /// `None` when the frame is not a publish or prost must decode it.
     pub fn plain_publish(&self) -> Option<PlainPublish<'_>> {
         // Every publish frame, parsed or built, knows where its content is and whether it
-        // has metadata: only the metadata, when there is any, is walked for.
-        let layout = self
-            .data
-            .publish_layout
-            .filter(|_| self.kind() == FrameKind::Publish)?;
+        // has metadata (other kinds have no layout): only the metadata, when there is any,
+        // is walked for.
+        let layout = self.data.publish_layout?;
         let buf: &[u8] = &self.data.bytes;
         let mut plain = PlainPublish::default();
         if layout.has_metadata {
