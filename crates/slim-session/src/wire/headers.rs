@@ -15,6 +15,7 @@ use std::sync::Arc;
 use slim_wire::frame::HeaderStamp;
 use slim_wire::{Frame, Name};
 
+use super::recent::Recent;
 use super::{NameCache, TokenCache};
 
 /// Headers kept: a session's peer, a group's senders in turn, and acknowledgements.
@@ -33,8 +34,7 @@ struct Resolved {
 /// The last routing headers resolved.
 #[derive(Debug, Default)]
 pub(crate) struct HeaderCache {
-    slots: Vec<Resolved>,
-    next: usize,
+    slots: Recent<Resolved, SLOTS>,
 }
 
 /// A frame's source, destination and (when asked for) identity token.
@@ -52,7 +52,7 @@ impl HeaderCache {
         names: &mut NameCache,
         tokens: &mut TokenCache,
     ) -> Option<Parties> {
-        if let Some(kept) = self.slots.iter_mut().find(|kept| kept.stamp.matches(frame)) {
+        if let Some(kept) = self.slots.find_mut(|kept| kept.stamp.matches(frame)) {
             if with_token && kept.token.is_none() {
                 kept.token = Some(tokens.share_bytes(frame.identity_bytes())?);
             }
@@ -70,27 +70,21 @@ impl HeaderCache {
     }
 
     fn keep(&mut self, frame: &Frame, source: &Name, destination: &Name, token: Option<Arc<str>>) {
-        if self.slots.len() < SLOTS {
-            if let Some(stamp) = HeaderStamp::of(frame) {
-                self.slots.push(Resolved {
-                    stamp,
-                    source: source.clone(),
-                    destination: destination.clone(),
-                    token,
-                });
-            }
-            return;
-        }
-        let index = self.next;
-        self.next = (self.next + 1) % SLOTS;
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
-        // A frame without a header leaves the slot empty (its stamp then matches nothing).
-        slot.stamp.set(frame);
-        slot.source = source.clone();
-        slot.destination = destination.clone();
-        slot.token = token;
+        // A full cache turns its oldest slot into this header, keeping the stamp's buffer.
+        self.slots.keep_reusing(
+            || Resolved {
+                stamp: HeaderStamp::of(frame).unwrap_or_default(),
+                source: source.clone(),
+                destination: destination.clone(),
+                token: token.clone(),
+            },
+            |slot, _| {
+                slot.stamp.set(frame);
+                slot.source = source.clone();
+                slot.destination = destination.clone();
+                slot.token = token.clone();
+            },
+        );
     }
 }
 

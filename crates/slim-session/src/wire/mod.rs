@@ -13,7 +13,7 @@
 //! - `tokens.rs`: `TokenCache`, recent senders' identity tokens shared instead of copied.
 //! - `headers.rs`: `HeaderCache`, the names and token of recent routing headers, taken in
 //!   one comparison when the next frame of a flow repeats its header.
-//! - `recent.rs`: `Recent`, the bounded round-robin array both caches keep their values in.
+//! - `recent.rs`: `Recent`, the bounded round-robin array the caches keep their values in.
 //! - `tests.rs`: field-by-field checks of every message type against the reference.
 
 mod commands;

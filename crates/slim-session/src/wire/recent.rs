@@ -1,8 +1,8 @@
 //! [`Recent`]: the last few values of one kind a layer received, in a small fixed array.
 //!
-//! Both caches of received values (names, identity tokens) keep what nearly all traffic
-//! repeats and must stay bounded whatever a peer sends: at most `N` values, the oldest
-//! replaced first, looked up by a linear scan (cheaper than hashing at these sizes).
+//! The caches of received values (names, identity tokens, routing headers) keep what nearly
+//! all traffic repeats and must stay bounded whatever a peer sends: at most `N` values, the
+//! oldest replaced first, looked up by a linear scan (cheaper than hashing at these sizes).
 
 /// At most `N` values, replaced round-robin.
 #[derive(Debug)]
@@ -26,12 +26,23 @@ impl<T, const N: usize> Recent<T, N> {
         self.slots.iter().find(matches)
     }
 
+    /// The first kept value that `matches`, to update in place.
+    pub fn find_mut(&mut self, matches: impl FnMut(&&mut T) -> bool) -> Option<&mut T> {
+        self.slots.iter_mut().find(matches)
+    }
+
     /// Keeps `value`, in place of the oldest one when full.
     pub fn keep(&mut self, value: T) {
+        self.keep_reusing(|| value, |slot, value| *slot = value());
+    }
+
+    /// Keeps a value made by `make` while there is room, else has `reuse` turn the oldest
+    /// into it (so a value owning a buffer can keep the buffer instead of allocating).
+    pub fn keep_reusing<M: FnOnce() -> T>(&mut self, make: M, reuse: impl FnOnce(&mut T, M)) {
         if self.slots.len() < N {
-            self.slots.push(value);
+            self.slots.push(make());
         } else if let Some(slot) = self.slots.get_mut(self.next) {
-            *slot = value;
+            reuse(slot, make);
             self.next = (self.next + 1) % N;
         }
     }
