@@ -162,8 +162,8 @@ pub struct LayerConfig {
     pub receive_buffer: usize,
     /// Payload bytes a session holds for the application before it stops acknowledging new
     /// messages, as well as `receive_buffer` messages; the same bound applies to the
-    /// messages it then keeps unacknowledged. A message larger than this is still taken
-    /// when nothing is held. Default 64 MiB: 4096 large messages would otherwise be
+    /// messages it then keeps unacknowledged, and to those it holds out of order behind a
+    /// missing one. A message larger than this is still taken when nothing is held. Default 64 MiB: 4096 large messages would otherwise be
     /// gigabytes per session.
     pub receive_buffer_bytes: usize,
     /// Outbound messages waiting for `poll_transmit` before `publish` returns `WouldBlock`.

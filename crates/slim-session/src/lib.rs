@@ -63,8 +63,11 @@
 //!   [`Event::Writable`] follows when room returns. A receiver whose application does not read
 //!   defers its acknowledgements once [`LayerConfig::receive_buffer`] messages (or
 //!   [`LayerConfig::receive_buffer_bytes`] of payload) wait, so a fast sender is held back
-//!   instead of buffering without bound or losing data. Senders bound their bytes in flight
-//!   the same way ([`LayerConfig::window_bytes`]).
+//!   instead of buffering without bound or losing data. What waits out of order behind a
+//!   missing message is bounded by the same byte budget (the next message in order is always
+//!   taken), so an upstream sender, whose window counts messages only, cannot make a receiver
+//!   hold a window of large messages. Senders bound their bytes in flight the same way
+//!   ([`LayerConfig::window_bytes`]).
 //! - **Bounded close.** Closing drains outstanding data for at most
 //!   [`LayerConfig::drain_timeout`], then runs one control exchange bounded by its retry
 //!   budget. Retransmitted GroupClose/LeaveRequest for a session already closed here are

@@ -55,6 +55,9 @@ pub(crate) enum Classification {
     Duplicate,
     /// Too far ahead of the delivered prefix: drop without ack (the sender retransmits).
     TooFarAhead,
+    /// It would wait out of order, and the reorder buffers hold their byte bound already:
+    /// drop without ack (the sender retransmits; the next id in order is always taken).
+    NoRoom,
 }
 
 #[derive(Debug)]
@@ -120,8 +123,10 @@ pub(crate) struct DataReceiver {
     timers: BinaryHeap<Reverse<(Instant, NameKey, u32)>>,
     recent_direct: VecDeque<(NameKey, u32)>,
     recent_direct_set: FastSet<(NameKey, u32)>,
-    /// Messages held out of order, over all sources.
-    buffered_total: usize,
+    /// Payload bytes held out of order, over all sources.
+    buffered_bytes: usize,
+    /// Most payload bytes held out of order before a message that would wait is refused.
+    byte_bound: usize,
 }
 
 /// `PUBLISH_TO` ids remembered per session for duplicate detection.
@@ -146,8 +151,22 @@ impl DataReceiver {
             timers: BinaryHeap::new(),
             recent_direct: VecDeque::new(),
             recent_direct_set: FastSet::default(),
-            buffered_total: 0,
+            buffered_bytes: 0,
+            byte_bound: usize::MAX,
         }
+    }
+
+    /// Bounds the payload bytes held out of order, as `capacity` bounds the ids: an upstream
+    /// sender bounds its window in messages only, so a window of large messages ahead of
+    /// one lost message would otherwise all be held.
+    pub fn limit_bytes(&mut self, bytes: usize) {
+        self.byte_bound = bytes;
+    }
+
+    /// Payload bytes held out of order now (for tests of the byte bound).
+    #[cfg(test)]
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
     }
 
     /// True in reliable mode.
@@ -155,8 +174,9 @@ impl DataReceiver {
         self.reliable.is_some()
     }
 
-    /// Classifies a data message from `source` with `id` (Msg or RTX reply).
-    pub fn classify(&self, source: &Name, id: u32, direct: bool) -> Classification {
+    /// Classifies a data message (Msg or RTX reply).
+    pub fn classify(&self, message: &Inbound, direct: bool) -> Classification {
+        let (source, id) = (&message.source, message.message_id);
         if direct || !seq::is_sequential(id) {
             return if self.recent_direct_set.contains(&(source.key(), id)) {
                 Classification::Duplicate
@@ -178,6 +198,14 @@ impl DataReceiver {
         }
         match state.slots.get(&id) {
             Some(Slot::Received(_) | Slot::Lost) => Classification::Duplicate,
+            // The next id is delivered at once and lets the buffer drain, so it is never
+            // refused; an empty buffer takes any one message, however large.
+            _ if id != state.next
+                && self.buffered_bytes > 0
+                && self.buffered_bytes.saturating_add(message.payload_len()) > self.byte_bound =>
+            {
+                Classification::NoRoom
+            }
             Some(Slot::Requested { .. }) | None => Classification::New,
         }
     }
@@ -239,8 +267,8 @@ impl DataReceiver {
             }
             state.known = offset + 1;
         }
+        self.buffered_bytes += message.payload_len();
         state.slots.insert(id, Slot::Received(message));
-        self.buffered_total += 1;
         for (gap_id, deadline) in gaps {
             self.timers.push(Reverse((deadline, key, gap_id)));
         }
@@ -284,7 +312,7 @@ impl DataReceiver {
             };
             match slot {
                 Slot::Received(message) => {
-                    self.buffered_total = self.buffered_total.saturating_sub(1);
+                    self.buffered_bytes = self.buffered_bytes.saturating_sub(message.payload_len());
                     state.initial = false;
                     fx.received.push(Received::Message(message));
                 }
@@ -368,12 +396,15 @@ impl DataReceiver {
     /// Forgets a source that left (a later rejoin starts a fresh stream).
     pub fn remove_source(&mut self, source: &Name) {
         if let Some(state) = self.sources.remove(&source.key()) {
-            let held = state
+            let held: usize = state
                 .slots
                 .values()
-                .filter(|s| matches!(s, Slot::Received(_)))
-                .count();
-            self.buffered_total = self.buffered_total.saturating_sub(held);
+                .map(|slot| match slot {
+                    Slot::Received(message) => message.payload_len(),
+                    _ => 0,
+                })
+                .sum();
+            self.buffered_bytes = self.buffered_bytes.saturating_sub(held);
         }
     }
 }

@@ -307,6 +307,11 @@ fn receiver() -> DataReceiver {
 
 /// A point-to-point data message from `from` with id `id` (its payload is the id).
 pub(crate) fn msg(from: &Name, id: u32) -> Box<Inbound> {
+    sized_msg(from, id, id.to_be_bytes().to_vec())
+}
+
+/// A point-to-point data message from `from` with id `id` and payload `blob`.
+fn sized_msg(from: &Name, id: u32, blob: Vec<u8>) -> Box<Inbound> {
     let me = name("me", 1);
     let out = Envelope {
         source: from,
@@ -315,13 +320,7 @@ pub(crate) fn msg(from: &Name, id: u32) -> Box<Inbound> {
         session_type: SessionType::PointToPoint,
         session_id: 77,
     }
-    .app(
-        T::Msg,
-        id,
-        "msg",
-        Bytes::from(id.to_be_bytes().to_vec()),
-        Default::default(),
-    );
+    .app(T::Msg, id, "msg", Bytes::from(blob), Default::default());
     Box::new(Inbound::parse(out.message).unwrap())
 }
 
@@ -342,9 +341,18 @@ fn receive(
     id: u32,
     fx: &mut Effects,
 ) -> Classification {
-    let class = r.classify(from, id, false);
+    receive_message(r, now, msg(from, id), fx)
+}
+
+fn receive_message(
+    r: &mut DataReceiver,
+    now: Instant,
+    message: Box<Inbound>,
+    fx: &mut Effects,
+) -> Classification {
+    let class = r.classify(&message, false);
     if class == Classification::New {
-        r.accept(now, msg(from, id), false, fx);
+        r.accept(now, message, false, fx);
     }
     class
 }
@@ -377,8 +385,65 @@ fn delivery_is_in_order_with_requests_for_gaps() {
     assert!(fx.received.is_empty());
     receive(&mut r, now, &a, 2, &mut fx);
     assert_eq!(delivered(&fx), vec![Some(2), Some(3), Some(4)]);
-    assert_eq!(r.classify(&a, 1, false), Classification::Duplicate);
-    assert_eq!(r.classify(&a, 5 + 16, false), Classification::TooFarAhead);
+    assert_eq!(r.classify(&msg(&a, 1), false), Classification::Duplicate);
+    assert_eq!(
+        r.classify(&msg(&a, 5 + 16), false),
+        Classification::TooFarAhead
+    );
+}
+
+#[test]
+fn messages_held_out_of_order_are_bounded_in_bytes_but_the_next_id_always_goes() {
+    let now = Instant::now();
+    let (a, b) = (name("a", 2), name("b", 3));
+    let mut r = receiver();
+    r.limit_bytes(250);
+    let mut fx = Effects::default();
+    let kib = |from: &Name, id: u32| sized_msg(from, id, vec![id as u8; 100]);
+    receive_message(&mut r, now, kib(&a, 1), &mut fx);
+    // 1 delivered; 2 is missing, so 3 and 4 wait (200 bytes) and 5 would pass 250.
+    for id in [3, 4] {
+        assert_eq!(
+            receive_message(&mut r, now, kib(&a, id), &mut fx),
+            Classification::New
+        );
+    }
+    assert_eq!(r.buffered_bytes(), 200);
+    assert_eq!(
+        receive_message(&mut r, now, kib(&a, 5), &mut fx),
+        Classification::NoRoom
+    );
+    // The bound is over all senders: b's stream waiting behind its own gap is refused too.
+    receive_message(&mut r, now, kib(&b, 1), &mut fx);
+    assert_eq!(
+        receive_message(&mut r, now, kib(&b, 3), &mut fx),
+        Classification::NoRoom
+    );
+    // A small message still fits.
+    assert_eq!(
+        receive_message(&mut r, now, sized_msg(&b, 3, vec![0; 10]), &mut fx),
+        Classification::New
+    );
+    assert_eq!(delivered(&fx), vec![Some(1), Some(1)]);
+    // The missing one is the next id: taken although the buffer is full, and the buffer
+    // drains behind it; 5 comes again (the sender retransmits what was not acknowledged).
+    let mut fx = Effects::default();
+    assert_eq!(
+        receive_message(&mut r, now, kib(&a, 2), &mut fx),
+        Classification::New
+    );
+    assert_eq!(delivered(&fx), vec![Some(2), Some(3), Some(4)]);
+    assert_eq!(r.buffered_bytes(), 10, "only b's small message waits");
+    assert_eq!(
+        receive_message(&mut r, now, kib(&a, 5), &mut fx),
+        Classification::New
+    );
+    r.remove_source(&b);
+    assert_eq!(
+        r.buffered_bytes(),
+        0,
+        "a departed sender's bytes are released"
+    );
 }
 
 #[test]
@@ -453,10 +518,10 @@ fn direct_messages_bypass_ordering_and_drop_duplicates() {
     let mut r = receiver();
     let mut fx = Effects::default();
     let id = u32::MAX - 5;
-    assert_eq!(r.classify(&a, id, true), Classification::New);
+    assert_eq!(r.classify(&msg(&a, id), true), Classification::New);
     r.accept(now, msg(&a, id), true, &mut fx);
     assert_eq!(delivered(&fx), vec![Some(id)]);
-    assert_eq!(r.classify(&a, id, true), Classification::Duplicate);
+    assert_eq!(r.classify(&msg(&a, id), true), Classification::Duplicate);
 }
 
 #[test]

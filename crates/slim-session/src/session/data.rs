@@ -10,9 +10,8 @@
 //! acknowledged, so the sender's window stops it; when the application takes messages with
 //! `recv`, deferred ones are acknowledged and move on. A receiver that does not read therefore
 //! slows its sender down instead of growing without bound or losing data. Memory per session
-//! is bounded by the inbox's bounds + the reorder range (2 × window) + the deferred bounds
-//! (the reorder range counts messages only; our senders bound its bytes with
-//! `window_bytes`).
+//! is bounded by the inbox's bounds + the reorder buffers' (2 × window ids per sender, and
+//! `receive_buffer_bytes` of payload over all senders) + the deferred bounds.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -118,17 +117,14 @@ impl Session {
             self.apply(ctx, fx);
             return;
         }
-        match self
-            .receiver
-            .classify(&message.source, message.message_id, direct)
-        {
+        match self.receiver.classify(&message, direct) {
             Classification::Duplicate => {
                 if reliable {
                     self.send_ack(ctx, &message);
                 }
                 return;
             }
-            Classification::TooFarAhead => {
+            Classification::TooFarAhead | Classification::NoRoom => {
                 ctx.io.stats.receive_overflow += 1;
                 return;
             }

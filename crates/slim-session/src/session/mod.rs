@@ -212,13 +212,14 @@ impl Session {
         if config.mls.is_some() {
             sender.repeat_sealed();
         }
-        let receiver = DataReceiver::new(
+        let mut receiver = DataReceiver::new(
             me.clone(),
             session_type,
             id.0,
             config.reliability,
             window.max(64).saturating_mul(2),
         );
+        receiver.limit_bytes(ctx.config.receive_buffer_bytes);
         let mls = config
             .mls
             .map(|settings| MlsState::new(settings, ctx.config.pending_decrypt));
