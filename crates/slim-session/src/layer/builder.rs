@@ -151,6 +151,7 @@ impl SessionLayerBuilder {
             clock: (now, wall),
             sessions: FastMap::default(),
             deadlines: BTreeSet::new(),
+            unscheduled: Vec::new(),
             io: Io::new(),
             closed: VecDeque::new(),
             closed_set: FastSet::default(),

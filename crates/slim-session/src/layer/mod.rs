@@ -95,6 +95,10 @@ pub struct SessionLayer {
     clock: (Instant, SystemTime),
     sessions: FastMap<SessionId, Session>,
     deadlines: BTreeSet<(Instant, SessionId)>,
+    /// Open sessions whose timers may have moved since `deadlines` last had them: scheduled
+    /// again when the timer is next read, so a batch of frames for one session computes its
+    /// next timeout once, not once per frame.
+    unscheduled: Vec<SessionId>,
     io: Io,
     replay: ReplayGuard,
     closed: VecDeque<u32>,
@@ -180,7 +184,7 @@ impl SessionLayer {
             mls,
             rng,
             config,
-            deadlines,
+            unscheduled,
             ..
         } = self;
         let session = sessions.get_mut(&id)?;
@@ -197,10 +201,22 @@ impl SessionLayer {
         // With the session at hand: no second lookup for the common case of an open one.
         if session.is_closed() {
             self.refresh(id);
-        } else {
-            reschedule(deadlines, session);
+        } else if session.mark_unscheduled() {
+            unscheduled.push(id);
         }
         Some(result)
+    }
+
+    /// Brings `deadlines` up to date with the sessions whose timers may have moved.
+    fn schedule_pending(&mut self) {
+        let mut pending = std::mem::take(&mut self.unscheduled);
+        for id in pending.drain(..) {
+            if let Some(session) = self.sessions.get_mut(&id) {
+                reschedule(&mut self.deadlines, session);
+            }
+        }
+        // The list's capacity is kept for the next batch.
+        self.unscheduled = pending;
     }
 
     /// Inserts a new session and refreshes the layer's view of it.
@@ -372,6 +388,7 @@ impl SessionLayer {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.schedule_pending();
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -381,6 +398,8 @@ impl SessionLayer {
                 session.set_scheduled(None);
                 session.on_timeout(ctx)
             });
+            // A timer the handler set for now runs in this call too.
+            self.schedule_pending();
         }
     }
 
@@ -721,7 +740,8 @@ impl SessionLayer {
     }
 
     /// When [`Self::handle_timeout`] should next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.schedule_pending();
         self.deadlines.first().map(|(t, _)| *t)
     }
 }
@@ -730,17 +750,18 @@ impl SessionLayer {
 /// messages leave it as it was).
 fn reschedule(deadlines: &mut BTreeSet<(Instant, SessionId)>, session: &mut Session) {
     let next = session.next_timeout();
-    if next == session.scheduled() {
+    let previous = session.scheduled();
+    session.set_scheduled(next);
+    if next == previous {
         return;
     }
     let id = session.id();
-    if let Some(old) = session.scheduled() {
+    if let Some(old) = previous {
         deadlines.remove(&(old, id));
     }
     if let Some(deadline) = next {
         deadlines.insert((deadline, id));
     }
-    session.set_scheduled(next);
 }
 
 /// Command messages that expect a reply: a repeat means the reply may have been lost.

@@ -152,6 +152,8 @@ pub(crate) struct Session {
     /// The deadline the layer's timer set holds for this session (kept here so the layer
     /// finds it without another lookup per message).
     scheduled: Option<Instant>,
+    /// The session's timers may have moved since the layer last scheduled it.
+    unscheduled: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -254,6 +256,7 @@ impl Session {
             pending_state: None,
             templates: templates::Templates::default(),
             scheduled: None,
+            unscheduled: false,
             config,
         }
     }
@@ -622,6 +625,13 @@ impl Session {
     /// Records the deadline the layer scheduled (or that none is).
     pub fn set_scheduled(&mut self, at: Option<Instant>) {
         self.scheduled = at;
+        self.unscheduled = false;
+    }
+
+    /// Notes that the session's timers may have moved since the layer last scheduled it;
+    /// true the first time, when the layer lists it to be scheduled again.
+    pub fn mark_unscheduled(&mut self) -> bool {
+        !std::mem::replace(&mut self.unscheduled, true)
     }
 
     /// Runs every timer due at `ctx.now`.

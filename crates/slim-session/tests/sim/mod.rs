@@ -469,13 +469,14 @@ impl Sim {
     }
 
     /// The next instant anything happens.
-    fn next_time(&self) -> Option<Instant> {
+    fn next_time(&mut self) -> Option<Instant> {
         let network = self.queue.peek().map(|Reverse((t, _))| *t);
-        let timers = self
+        let timers: Vec<Instant> = self
             .endpoints
-            .iter()
+            .iter_mut()
             .filter(|e| e.alive)
-            .filter_map(|e| e.layer.poll_timeout());
+            .filter_map(|e| e.layer.poll_timeout())
+            .collect();
         let readers = self
             .endpoints
             .iter()
