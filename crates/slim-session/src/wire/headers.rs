@@ -4,15 +4,17 @@
 //! A data message's two names and identity token each go through their own cache
 //! (`names.rs`, `tokens.rs`): two scans comparing keys and strings, and one comparing the
 //! ~230-byte token. Consecutive frames of one flow carry the same routing header, whose bytes
-//! hold the names and the token, and differ only in the link's MAC; a [`HeaderStamp`]
-//! recognises that header in one comparison of its bytes (MAC aside), and then the names and
-//! token resolved for it before are the ones this frame would resolve to. A few headers are
-//! kept, replaced round-robin, each slot's buffer reused, so memory stays bounded whatever a
-//! peer sends.
+//! hold the names and the token, and differ only in the link's MAC. The parser already
+//! recognised such a header and gave the frame its [`HeaderKey`], shared only by frames whose
+//! headers are equal outside the MAC's value; so a frame whose key was resolved before
+//! resolves to the same names and token, found by comparing one integer. A few headers are
+//! kept, replaced round-robin, so memory stays bounded whatever a peer sends. A frame without
+//! a key (a header too long for the parser to remember) is resolved through the name and
+//! token caches every time.
 
 use std::sync::Arc;
 
-use slim_wire::frame::HeaderStamp;
+use slim_wire::frame::HeaderKey;
 use slim_wire::{Frame, Name};
 
 use super::recent::Recent;
@@ -24,7 +26,7 @@ const SLOTS: usize = 4;
 /// What a routing header resolved to.
 #[derive(Debug)]
 struct Resolved {
-    stamp: HeaderStamp,
+    key: HeaderKey,
     source: Name,
     destination: Name,
     /// Taken only for messages that hand the token on (data, not acknowledgements).
@@ -42,7 +44,7 @@ pub(crate) type Parties = (Name, Name, Option<Arc<str>>);
 
 impl HeaderCache {
     /// The source, destination and, when `with_token`, the shared identity token of
-    /// `frame`'s header: from a kept header when this one matches it, else through the
+    /// `frame`'s header: from a kept header when this one has its key, else through the
     /// name and token caches (and then kept). `None` when a name does not resolve or the
     /// token is not UTF-8, as those caches answer.
     pub fn resolve(
@@ -52,7 +54,8 @@ impl HeaderCache {
         names: &mut NameCache,
         tokens: &mut TokenCache,
     ) -> Option<Parties> {
-        if let Some(kept) = self.slots.find_mut(|kept| kept.stamp.matches(frame)) {
+        let key = frame.header_key();
+        if let Some(kept) = key.and_then(|key| self.slots.find_mut(|kept| kept.key == key)) {
             if with_token && kept.token.is_none() {
                 kept.token = Some(tokens.share_bytes(frame.identity_bytes())?);
             }
@@ -65,26 +68,15 @@ impl HeaderCache {
             true => Some(tokens.share_bytes(frame.identity_bytes())?),
             false => None,
         };
-        self.keep(frame, &source, &destination, token.clone());
-        Some((source, destination, token))
-    }
-
-    fn keep(&mut self, frame: &Frame, source: &Name, destination: &Name, token: Option<Arc<str>>) {
-        // A full cache turns its oldest slot into this header, keeping the stamp's buffer.
-        self.slots.keep_reusing(
-            || Resolved {
-                stamp: HeaderStamp::of(frame).unwrap_or_default(),
+        if let Some(key) = key {
+            self.slots.keep(Resolved {
+                key,
                 source: source.clone(),
                 destination: destination.clone(),
                 token: token.clone(),
-            },
-            |slot, _| {
-                slot.stamp.set(frame);
-                slot.source = source.clone();
-                slot.destination = destination.clone();
-                slot.token = token.clone();
-            },
-        );
+            });
+        }
+        Some((source, destination, token))
     }
 }
 
@@ -145,6 +137,23 @@ mod tests {
         assert_eq!(renewed.2.as_deref(), Some("token-b"));
         let bob = resolve(&mut cache, &frame("org/ns/bob", "token-a", 1), true).unwrap();
         assert_eq!(bob.0, name("org/ns/bob"));
+    }
+
+    #[test]
+    fn a_header_without_key_is_resolved_every_time_and_not_kept() {
+        let mut cache = HeaderCache::default();
+        // A token long enough that the parser does not remember the header.
+        let long = "t".repeat(2000);
+        let first = frame("org/ns/alice", &long, 1);
+        assert!(first.header_key().is_none());
+        for frame in [&first, &frame("org/ns/alice", &long, 2)] {
+            let (source, _, token) = resolve(&mut cache, frame, true).unwrap();
+            assert_eq!(source, name("org/ns/alice"));
+            assert_eq!(token.as_deref(), Some(long.as_str()));
+        }
+        assert_eq!(cache.slots.len(), 0);
+        let bob = resolve(&mut cache, &frame("org/ns/bob", &long, 1), true).unwrap();
+        assert_eq!(bob.0, name("org/ns/bob"), "not taken for alice's");
     }
 
     #[test]

@@ -33,16 +33,10 @@ impl<T, const N: usize> Recent<T, N> {
 
     /// Keeps `value`, in place of the oldest one when full.
     pub fn keep(&mut self, value: T) {
-        self.keep_reusing(|| value, |slot, value| *slot = value());
-    }
-
-    /// Keeps a value made by `make` while there is room, else has `reuse` turn the oldest
-    /// into it (so a value owning a buffer can keep the buffer instead of allocating).
-    pub fn keep_reusing<M: FnOnce() -> T>(&mut self, make: M, reuse: impl FnOnce(&mut T, M)) {
         if self.slots.len() < N {
-            self.slots.push(make());
+            self.slots.push(value);
         } else if let Some(slot) = self.slots.get_mut(self.next) {
-            reuse(slot, make);
+            *slot = value;
             self.next = (self.next + 1) % N;
         }
     }

@@ -14,11 +14,34 @@
 //! short ones, in a few slots per thread replaced round-robin (each slot's buffer is reused),
 //! so memory stays bounded and a miss costs a length comparison per slot and a comparison
 //! that usually stops in the first bytes (the names' hashes).
+//!
+//! Each header remembered gets a [`HeaderKey`] no other header ever gets, and every view of
+//! it carries the key. Whoever reads frames after the parser (the MAC check, a session
+//! layer's name cache) can then tell two frames' headers alike by comparing keys instead of
+//! the ~450 bytes again.
 
 use std::cell::RefCell;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::header_stamp::HeaderStamp;
 use super::{HeaderView, Span};
+
+/// Names one remembered routing header: frames whose headers carry the same key have headers
+/// equal in every byte but the MAC's value (see [`super::Frame::header_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeaderKey(NonZeroU64);
+
+impl HeaderKey {
+    /// A key never handed out before, in this process.
+    fn fresh() -> HeaderKey {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Bumped once per header parsed afresh: a u64 does not wrap in any process's life
+        // (centuries at a billion headers a second), so keys are never reused.
+        let value = NEXT.fetch_add(1, Ordering::Relaxed);
+        HeaderKey(NonZeroU64::new(value).unwrap_or(NonZeroU64::MIN))
+    }
+}
 
 /// Longest header remembered (two names with strings and a shared-secret token are ~450).
 const MAX_HEADER_LEN: usize = 1024;
@@ -73,8 +96,9 @@ impl HeaderMemo {
         if let Some(view) = remembered {
             return Ok(view);
         }
-        let view = parse()?;
+        let mut view = parse()?;
         if header.len() <= MAX_HEADER_LEN {
+            view.key = Some(HeaderKey::fresh());
             MEMO.with_borrow_mut(|memo| memo.remember(header, &view, field.start));
         }
         Ok(view)

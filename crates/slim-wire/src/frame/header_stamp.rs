@@ -6,14 +6,14 @@
 //! and its value says nothing about the rest. Two headers of equal length whose bytes agree
 //! outside the MAC's value therefore parse alike (the MAC field sits at the same place with
 //! the same key and length) and carry the same names, token and hop fields. The parser's
-//! header memo and an application's session layer both use this to skip work they did for
-//! the previous frame of the flow.
+//! header memo uses this to skip parsing a header again (and hands out a key that tells
+//! later readers the same).
 
-use super::{Frame, Span};
+use super::Span;
 
 /// A routing header's bytes, and where its MAC's value is among them.
 #[derive(Debug, Clone, Default)]
-pub struct HeaderStamp {
+pub(super) struct HeaderStamp {
     /// The whole `header` field, key and length included.
     bytes: Vec<u8>,
     /// The MAC's value inside `bytes` (relative), whose content is not compared.
@@ -21,47 +21,11 @@ pub struct HeaderStamp {
 }
 
 impl HeaderStamp {
-    /// The stamp of `frame`'s routing header; `None` when the frame has none.
-    pub fn of(frame: &Frame) -> Option<HeaderStamp> {
-        let mut stamp = HeaderStamp::default();
-        stamp.set(frame).then_some(stamp)
-    }
-
-    /// Becomes the stamp of `frame`'s routing header, reusing this one's buffer. False (and
-    /// empty) when the frame has no header.
-    pub fn set(&mut self, frame: &Frame) -> bool {
-        self.bytes.clear();
-        self.mac = None;
-        let Some(header) = frame.data.header.as_ref() else {
-            return false;
-        };
-        let Some(bytes) = frame.data.bytes.get(header.field.range()) else {
-            return false;
-        };
-        self.set_bytes(
-            bytes,
-            header.mac.map(|mac| mac.relative_to(header.field.start)),
-        );
-        true
-    }
-
     /// Becomes the stamp of the header field `bytes` whose MAC value is at `mac` (relative).
     pub(super) fn set_bytes(&mut self, bytes: &[u8], mac: Option<Span>) {
         self.bytes.clear();
         self.bytes.extend_from_slice(bytes);
         self.mac = mac;
-    }
-
-    /// True when `frame`'s routing header is this one, its MAC's value aside.
-    pub fn matches(&self, frame: &Frame) -> bool {
-        let Some(header) = frame.data.header.as_ref() else {
-            return false;
-        };
-        frame
-            .data
-            .bytes
-            .get(header.field.range())
-            .is_some_and(|bytes| self.matches_bytes(bytes))
     }
 
     /// True when the header field `header` equals the stamped one outside the MAC's value.
@@ -82,7 +46,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::{InstanceId, Name, builders};
+    use crate::{Frame, InstanceId, Name, builders};
 
     fn frame_with(ttl: u32, mac: Option<&[u8; 32]>, payload: &'static [u8]) -> Frame {
         let name = |s: &str| s.parse::<Name>().unwrap();
@@ -97,32 +61,47 @@ mod tests {
         Frame::parse(frame.to_forwarded_bytes(ttl, mac)).unwrap()
     }
 
-    #[test]
-    fn the_same_header_matches_whatever_its_mac_and_payload() {
-        let stamp = HeaderStamp::of(&frame_with(9, Some(&[1; 32]), b"one")).unwrap();
-        assert!(stamp.matches(&frame_with(9, Some(&[2; 32]), b"two, longer")));
-        assert!(
-            !stamp.matches(&frame_with(8, Some(&[1; 32]), b"one")),
-            "TTL"
-        );
-        assert!(!stamp.matches(&frame_with(9, None, b"one")), "no MAC");
-        let plain = HeaderStamp::of(&frame_with(9, None, b"one")).unwrap();
-        assert!(plain.matches(&frame_with(9, None, b"other")));
-        assert!(!plain.matches(&frame_with(9, Some(&[1; 32]), b"one")));
+    /// The header field of `frame` and its MAC's place in it, as the memo takes them.
+    fn header_of(frame: &Frame) -> (&[u8], Option<Span>) {
+        let header = frame.data.header.as_ref().unwrap();
+        let mac = header.mac.map(|mac| mac.relative_to(header.field.start));
+        (&frame.bytes()[header.field.range()], mac)
+    }
+
+    fn stamp_of(frame: &Frame) -> HeaderStamp {
+        let (bytes, mac) = header_of(frame);
+        let mut stamp = HeaderStamp::default();
+        stamp.set_bytes(bytes, mac);
+        stamp
+    }
+
+    fn matches(stamp: &HeaderStamp, frame: &Frame) -> bool {
+        stamp.matches_bytes(header_of(frame).0)
     }
 
     #[test]
-    fn a_frame_without_header_has_no_stamp_and_an_empty_stamp_matches_nothing() {
-        let link = builders::link_negotiation(Default::default());
-        let link = Frame::from_message(&link).unwrap();
-        assert!(HeaderStamp::of(&link).is_none());
-        let mut stamp = HeaderStamp::default();
-        assert!(!stamp.matches(&frame_with(9, None, b"one")));
-        assert!(stamp.set(&frame_with(9, None, b"one")));
-        assert!(!stamp.set(&link));
+    fn the_same_header_matches_whatever_its_mac_and_payload() {
+        let stamp = stamp_of(&frame_with(9, Some(&[1; 32]), b"one"));
+        assert!(matches(
+            &stamp,
+            &frame_with(9, Some(&[2; 32]), b"two, longer")
+        ));
         assert!(
-            !stamp.matches(&frame_with(9, None, b"one")),
-            "emptied by the failed set"
+            !matches(&stamp, &frame_with(8, Some(&[1; 32]), b"one")),
+            "TTL"
         );
+        assert!(!matches(&stamp, &frame_with(9, None, b"one")), "no MAC");
+        let plain = stamp_of(&frame_with(9, None, b"one"));
+        assert!(matches(&plain, &frame_with(9, None, b"other")));
+        assert!(!matches(&plain, &frame_with(9, Some(&[1; 32]), b"one")));
+    }
+
+    #[test]
+    fn an_empty_stamp_matches_nothing() {
+        assert!(!HeaderStamp::default().matches_bytes(&[]));
+        assert!(!matches(
+            &HeaderStamp::default(),
+            &frame_with(9, None, b"one")
+        ));
     }
 }

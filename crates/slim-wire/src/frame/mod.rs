@@ -24,7 +24,7 @@ mod plain;
 mod tests;
 
 pub use build::PublishTemplate;
-pub use header_stamp::HeaderStamp;
+pub use header_memo::HeaderKey;
 pub use plain::PlainPublish;
 
 use std::sync::Arc;
@@ -183,6 +183,8 @@ pub(crate) struct HeaderView {
     ttl_field: Option<Span>,
     /// A field numbered above the MAC's (11) is present: a MAC cannot simply be appended.
     fields_after_mac: bool,
+    /// Set when the parser's memo remembers this header (see `header_memo.rs`).
+    key: Option<HeaderKey>,
 }
 
 impl HeaderView {
@@ -452,6 +454,14 @@ impl Frame {
     /// header field (the MAC input, the tag, the hop fields) is a function of these bytes.
     pub fn header_bytes(&self) -> Option<&[u8]> {
         Some(self.slice(self.data.header.as_ref()?.content))
+    }
+
+    /// An id shared by the frames whose routing headers are equal in every byte but the
+    /// MAC's value, and so carry the same names, identity token and hop fields: comparing
+    /// keys tells two headers alike without comparing their bytes. `None` for a header the
+    /// parser did not remember (a long one) and for frames built here.
+    pub fn header_key(&self) -> Option<HeaderKey> {
+        self.data.header.as_ref()?.key
     }
 
     /// The received header MAC, if any.

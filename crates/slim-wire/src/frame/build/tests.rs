@@ -7,11 +7,7 @@ use prost::Message as _;
 use super::super::{Frame, FrameError};
 use crate::proto::{self, message::MessageType};
 
-/// The whole view, bytes included (`FrameData` has no `PartialEq`; its `Debug` shows every
-/// field).
-fn view(frame: &Frame) -> String {
-    format!("{:?}", frame.data)
-}
+use super::super::tests::view_without_key as view;
 
 fn assert_same(message: &proto::Message) -> Result<(), TestCaseError> {
     let built = Frame::build(message);
