@@ -12,6 +12,7 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use slim_wire::Frame;
+use slim_wire::frame::HeaderKey;
 use slim_wire::mac::MacInput;
 
 use crate::negotiate::ConnectionType;
@@ -111,13 +112,16 @@ pub struct HeaderMac {
 /// always recomputed.
 const MEMO_MAX_HEADER: usize = 1024;
 
-/// What a [`HeaderMac`] last found for a frame, keyed by the frame's header bytes exactly as
-/// received: the MAC input and the tag are functions of those bytes, so a frame whose header
-/// bytes equal the previous frame's has the same input and the same tag, and comparing the
-/// bytes (a few dozen instructions) replaces writing the preimage field by field (about two
-/// thousand). A flow's frames nearly always repeat their header.
+/// What a [`HeaderMac`] last found for a frame, and for which header. The MAC input and the
+/// tag are functions of the header's bytes, so a frame with the same header has the same
+/// input and the same tag, and recognising the header (one comparison) replaces writing the
+/// preimage field by field (about two thousand instructions). A flow's frames nearly always
+/// repeat their header. A header is recognised by the [`HeaderKey`] the parser gave it (equal
+/// keys: equal bytes outside the MAC's value), else by its bytes exactly as received.
 #[derive(Clone, Debug, Default)]
 struct HeaderMemo {
+    key: Option<HeaderKey>,
+    /// The header's bytes, kept only for a frame without a key.
     header: Vec<u8>,
     found: Option<Found>,
 }
@@ -125,24 +129,32 @@ struct HeaderMemo {
 /// A result remembered for a header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Found {
-    /// The frame's own tag verified.
-    Verified,
+    /// The frame carried this tag, and it verified.
+    Verified { tag: Tag },
     /// The tag of the frame as forwarded with this TTL.
     Signed { ttl: u32, tag: Tag },
 }
 
 impl HeaderMemo {
-    fn recall(&self, header: &[u8]) -> Option<Found> {
-        self.found.filter(|_| self.header == header)
+    fn recall(&self, frame: &Frame, header: &[u8]) -> Option<Found> {
+        let same = match (self.key, frame.header_key()) {
+            (Some(kept), Some(key)) => kept == key,
+            (None, None) => self.header == header,
+            _ => false,
+        };
+        self.found.filter(|_| same)
     }
 
-    fn remember(&mut self, header: &[u8], found: Found) {
+    fn remember(&mut self, frame: &Frame, header: &[u8], found: Found) {
         self.header.clear();
-        if header.len() > MEMO_MAX_HEADER {
-            self.found = None;
-            return;
+        self.key = frame.header_key();
+        if self.key.is_none() {
+            if header.len() > MEMO_MAX_HEADER {
+                self.found = None;
+                return;
+            }
+            self.header.extend_from_slice(header);
         }
-        self.header.extend_from_slice(header);
         self.found = Some(found);
     }
 }
@@ -199,34 +211,37 @@ impl HeaderMac {
     /// The tag of `frame` as it will be sent with `ttl` (`None` for frames without a header).
     pub fn sign_forwarded(&mut self, frame: &Frame, ttl: u32) -> Option<Tag> {
         let header = frame.header_bytes()?;
-        if let Some(Found::Signed { ttl: memo_ttl, tag }) = self.memo.recall(header)
+        if let Some(Found::Signed { ttl: memo_ttl, tag }) = self.memo.recall(frame, header)
             && memo_ttl == ttl
         {
             return Some(tag);
         }
         let tag = self.sign(&frame.mac_input_forwarded(ttl)?);
-        self.memo.remember(header, Found::Signed { ttl, tag });
+        self.memo
+            .remember(frame, header, Found::Signed { ttl, tag });
         Some(tag)
     }
 
-    /// True when `tag`, the MAC `frame` carries, is the tag of its header. A header whose
-    /// bytes (tag included) equal those of the previous frame that verified is accepted
-    /// without recomputing: same bytes, same input, same tag. The byte comparison is not
+    /// True when `tag`, the MAC `frame` carries, is the tag of its header. A frame with the
+    /// header and the tag of the previous frame that verified is accepted without
+    /// recomputing: same header, same input, same tag. The byte comparison is not
     /// constant-time, but it only ever compares against a tag the peer already sent on
     /// this link and had accepted, so it reveals nothing the peer does not know.
     pub fn verify_frame(&mut self, frame: &Frame, tag: &[u8]) -> bool {
         let Some(header) = frame.header_bytes() else {
             return false;
         };
-        if self.memo.recall(header) == Some(Found::Verified) {
+        if let Some(Found::Verified { tag: known }) = self.memo.recall(frame, header)
+            && known[..] == *tag
+        {
             return true;
         }
         let Some(input) = frame.mac_input_received() else {
             return false;
         };
         let verified = self.verify(&input, tag);
-        if verified {
-            self.memo.remember(header, Found::Verified);
+        if verified && let Ok(tag) = Tag::try_from(tag) {
+            self.memo.remember(frame, header, Found::Verified { tag });
         }
         verified
     }
@@ -347,6 +362,18 @@ mod tests {
         let a = frame(8);
         let b = frame_with(8, "someone");
         let long = frame_with(8, &"t".repeat(2 * MEMO_MAX_HEADER));
+        // As received from a previous hop: the parser's key names the header, whatever the
+        // incoming tag (a_in and a_in2 share it, the long one has none).
+        let received =
+            |f: &Frame, tag: u8| Frame::parse(f.to_forwarded_bytes(8, Some(&[tag; 32]))).unwrap();
+        let (a_in, a_in2, b_in, long_in) = (
+            received(&a, 1),
+            received(&a, 2),
+            received(&b, 1),
+            received(&long, 1),
+        );
+        assert_eq!(a_in.header_key(), a_in2.header_key());
+        assert!(long_in.header_key().is_none());
         let mut mac = key.header_mac();
         let uses = [
             (&a, 7),
@@ -356,6 +383,13 @@ mod tests {
             (&long, 7),
             (&long, 7),
             (&a, 7),
+            (&a_in, 7),
+            (&a_in2, 7),
+            (&a_in2, 6),
+            (&b_in, 6),
+            (&long_in, 6),
+            (&a_in, 6),
+            (&a, 6),
         ];
         for (f, ttl) in uses {
             let tag = mac.sign_forwarded(f, ttl).unwrap();
@@ -369,6 +403,10 @@ mod tests {
                 assert!(mac.verify_frame(&sent, sent.header_mac().unwrap()));
                 assert!(!mac.verify_frame(&forged, forged.header_mac().unwrap()));
             }
+        }
+        // Signing alone, one header after another (no verification in between).
+        for f in [&a_in, &b_in, &a_in2, &long_in, &a_in] {
+            assert_eq!(mac.sign_forwarded(f, 5).unwrap(), fresh(f, 5));
         }
     }
 
