@@ -100,6 +100,7 @@ fn write_publish(
         subscription_id: 0,
         session: Some(SessionInfo::of(session)),
         publish_layout: Some(layout),
+        forwarded: Default::default(),
     }
 }
 

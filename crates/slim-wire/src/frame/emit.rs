@@ -13,7 +13,8 @@
 //! a header is copied with the TTL's and the MAC's value bytes written in place (see
 //! [`HeaderPatch`]). For canonical input the bytes are those of the walk; for any other input
 //! they are still a valid encoding of the forwarded message, of the length
-//! [`Frame::forwarded_len`] computes.
+//! [`Frame::forwarded_len`] computes. A frame encoded for a second link is encoded once more
+//! and kept, for the links after it (`forwarded_cache.rs`).
 
 use bytes::BufMut;
 
@@ -33,11 +34,11 @@ const MAC_FIELD_LEN: usize = 2 + MAC_LEN;
 
 /// The in-place edits that turn a header into its forwarded form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct HeaderPatch {
+pub(super) struct HeaderPatch {
     /// Where the TTL's value bytes start; the new value has the same encoded length.
     ttl_at: Option<usize>,
     /// Where the old MAC's value starts, overwritten with the new one.
-    mac_at: Option<usize>,
+    pub(super) mac_at: Option<usize>,
     /// The header has no MAC and no field after where one goes: the MAC field is appended.
     append_mac: bool,
 }
@@ -47,7 +48,7 @@ impl HeaderPatch {
     /// must be walked: a field to drop (process-local ones, a MAC without a new one), a TTL
     /// to add, to remove or whose encoded length changes (or was not minimal), a MAC field
     /// that is not minimal, or a MAC to insert before later fields.
-    fn of(header: &HeaderView, ttl: u32, with_mac: bool) -> Option<HeaderPatch> {
+    pub(super) fn of(header: &HeaderView, ttl: u32, with_mac: bool) -> Option<HeaderPatch> {
         // Bytes of replaced fields the edits do not account for: must end at zero.
         let mut unaccounted = header.replaced_len;
         let ttl_at = match header.ttl_field {
@@ -129,6 +130,7 @@ impl Frame {
     pub fn forwarded_len(&self, ttl: u32, with_mac: bool) -> usize {
         match &self.data.header {
             None => self.data.bytes.len(),
+            Some(_) if let Some(image) = self.image(ttl, with_mac) => image.len(),
             Some(header) => {
                 let header_len = new_header_len(header, ttl, with_mac);
                 let body_len = self.data.body_content.len() - header.field.len()
@@ -147,6 +149,10 @@ impl Frame {
             out.put_slice(&self.data.bytes);
             return;
         };
+        // Sent to several links: encoded once (see `forwarded_cache.rs`).
+        if self.write_from_image(out, header, ttl, mac) {
+            return;
+        }
         let patch = HeaderPatch::of(header, ttl, mac.is_some());
         self.encode_with_header(out, header, ttl, mac, patch);
     }
@@ -168,7 +174,7 @@ impl Frame {
 
     /// The frame with its routing header rewritten: by `patch` when there is one, else by
     /// walking it.
-    fn encode_with_header(
+    pub(super) fn encode_with_header(
         &self,
         out: &mut impl BufMut,
         header: &HeaderView,

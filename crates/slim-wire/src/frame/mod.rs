@@ -8,13 +8,15 @@
 //! another link, [`Frame::encode_forwarded`] writes it with the new TTL and that link's MAC,
 //! dropping the process-local fields and copying every other byte verbatim.
 //!
-//! Layout: `parse.rs` validates and builds the view (`name_memo.rs` remembers the names it
-//! parsed last), `build.rs` encodes our own messages and
-//! records the view as it writes, `emit.rs` re-encodes, `plain.rs` reads a publish's payload
-//! and metadata for applications, `tests.rs` checks them against prost.
+//! Layout: `parse.rs` validates and builds the view (`name_memo.rs` and `header_memo.rs`
+//! remember the names and headers it parsed last), `build.rs` encodes our own messages and
+//! records the view as it writes, `emit.rs` re-encodes (`forwarded_cache.rs` keeps the
+//! result for a frame sent to many links), `plain.rs` reads a publish's payload and metadata
+//! for applications, `tests.rs` checks them against prost.
 
 mod build;
 mod emit;
+mod forwarded_cache;
 mod header_memo;
 mod header_stamp;
 mod name_memo;
@@ -280,6 +282,8 @@ pub(crate) struct FrameData {
     session: Option<SessionInfo>,
     /// Where a publish's content lies and whether it has metadata (`None` for other kinds).
     publish_layout: Option<PublishLayout>,
+    /// The forwarded encoding, once the frame goes to a second link.
+    forwarded: forwarded_cache::ForwardedCache,
 }
 
 /// Where a publish's parts are, noted by [`Frame::parse`] on its validating walk (or by the

@@ -150,6 +150,7 @@ pub(super) fn parse(bytes: Bytes) -> Result<Frame, FrameError> {
         session: None,
         publish_layout: None,
         bytes: Bytes::new(),
+        forwarded: Default::default(),
     };
     match kind {
         FrameKind::Subscribe | FrameKind::Unsubscribe => parse_subscription(buf, &mut frame)?,

@@ -366,6 +366,28 @@ pub(super) fn assert_patch_is_reemission(frame: &Frame) -> Result<(), TestCaseEr
     Ok(())
 }
 
+/// The encoding kept for a frame's second link is used: by the links after it, not by a
+/// frame sent once, nor for a TTL it was not made for.
+#[test]
+fn the_forwarded_encoding_is_kept_from_the_second_link_on() {
+    let name = |s: &str| s.parse::<Name>().unwrap();
+    let message = builders::publish(&name("org/ns/a"), &name("org/ns/b"), 1, "msg", "hi".into());
+    let sent = Frame::from_message(&message)
+        .unwrap()
+        .to_forwarded_bytes(8, Some(&[1; 32]));
+    let frame = Frame::parse(sent).unwrap();
+    frame.to_forwarded_bytes(7, Some(&[2; 32]));
+    assert!(frame.image(7, true).is_none(), "one link: nothing kept");
+    let second = frame.to_forwarded_bytes(7, Some(&[3; 32]));
+    assert!(frame.image(7, true).is_some());
+    assert!(frame.image(6, true).is_none() && frame.image(7, false).is_none());
+    let third = frame.to_forwarded_bytes(7, Some(&[4; 32]));
+    assert_eq!(second.len(), third.len());
+    assert_ne!(second, third, "each link's own tag");
+    let mac = |bytes: bytes::Bytes| Frame::parse(bytes).unwrap().header_mac().unwrap().to_vec();
+    assert_eq!(mac(third), vec![4; 32]);
+}
+
 /// A frame's whole view, bytes included (`FrameData` has no `PartialEq`; its `Debug` shows
 /// every field), with the header key left out: keys name a parse, not the bytes, so the same
 /// bytes parsed twice, or built and parsed, differ only there.
@@ -432,6 +454,35 @@ proptest! {
         let here = read(raw.clone());
         let fresh = std::thread::spawn(move || read(raw)).join().unwrap();
         prop_assert_eq!(here, fresh);
+    }
+
+    /// A frame sent to many links reads on each as if encoded alone: the encoding kept from
+    /// the second link on, with each link's tag written in, is the fresh encoding; a link
+    /// asking for another TTL or no MAC gets its own.
+    #[test]
+    fn a_frame_sent_to_many_links_is_encoded_on_each_as_if_alone(
+        message in arb_publish(),
+        incoming in any::<bool>(),
+        ttl in 1u32..300,
+        tags in proptest::collection::vec(any::<[u8; 32]>(), 1..5),
+    ) {
+        let built = Frame::from_message(&message).unwrap();
+        // As a node holds it: parsed from a previous hop, with or without that hop's tag.
+        let frame = Frame::parse(built.to_forwarded_bytes(ttl + 1, incoming.then_some(&[9; 32])))
+            .unwrap();
+        let alone = |ttl: u32, tag: Option<&[u8; 32]>| {
+            Frame::parse(frame.bytes().clone()).unwrap().to_forwarded_bytes(ttl, tag)
+        };
+        for tag in &tags {
+            let expected = alone(ttl, Some(tag));
+            prop_assert_eq!(frame.forwarded_len(ttl, true), expected.len());
+            prop_assert_eq!(frame.to_forwarded_bytes(ttl, Some(tag)), expected);
+        }
+        for (other_ttl, tag) in [(ttl, None), (ttl + 1, Some(&tags[0]))] {
+            let expected = alone(other_ttl, tag);
+            prop_assert_eq!(frame.forwarded_len(other_ttl, tag.is_some()), expected.len());
+            prop_assert_eq!(frame.to_forwarded_bytes(other_ttl, tag), expected);
+        }
     }
 
     /// Two frames share a header key only when their headers are equal outside the MAC's

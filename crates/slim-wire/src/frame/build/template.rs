@@ -108,6 +108,7 @@ impl PublishTemplate {
                 subscription_id: 0,
                 session: Some(SessionInfo::of(session)),
                 publish_layout: Some(layout),
+                forwarded: Default::default(),
             }),
         })
     }
