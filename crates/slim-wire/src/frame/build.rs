@@ -15,6 +15,8 @@
 //! arbitrary messages, that the bytes are exactly prost's and that parsing them gives the
 //! same view.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes};
 use prost::Message as _;
 
@@ -46,7 +48,7 @@ impl Frame {
         let mut out = Vec::with_capacity(total);
         let data = write_publish(&mut out, message, publish, header, session);
         Ok(Frame {
-            data: std::sync::Arc::new(FrameData {
+            data: Arc::new(FrameData {
                 bytes: Bytes::from(out),
                 ..data
             }),
@@ -96,7 +98,7 @@ fn write_publish(
         kind: FrameKind::Publish,
         body,
         body_content,
-        header: Some(header_view),
+        header: Some(Arc::new(header_view)),
         subscription_id: 0,
         session: Some(SessionInfo::of(session)),
         publish_layout: Some(layout),

@@ -22,6 +22,7 @@
 
 use std::cell::RefCell;
 use std::num::NonZeroU64;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::header_stamp::HeaderStamp;
@@ -53,7 +54,7 @@ struct Entry {
     /// The header's bytes, MAC value aside.
     stamp: HeaderStamp,
     /// The view as parsed, for a field that started at `at`.
-    view: HeaderView,
+    view: Arc<HeaderView>,
     at: u32,
 }
 
@@ -81,37 +82,39 @@ impl HeaderMemo {
         buf: &[u8],
         field: Span,
         parse: impl FnOnce() -> Result<HeaderView, E>,
-    ) -> Result<HeaderView, E> {
+    ) -> Result<Arc<HeaderView>, E> {
         let Some(header) = buf.get(field.range()) else {
-            return parse();
+            return parse().map(Arc::new);
         };
         // Frames of one flow usually put the header at the same offset: then the view is
-        // taken as it is.
+        // shared as it is.
         let remembered = MEMO.with_borrow(|memo| {
             memo.find(header).map(|(view, at)| match at == field.start {
-                true => view.clone(),
-                false => view.rebased(at, field.start),
+                true => Arc::clone(view),
+                false => Arc::new(view.rebased(at, field.start)),
             })
         });
         if let Some(view) = remembered {
             return Ok(view);
         }
         let mut view = parse()?;
-        if header.len() <= MAX_HEADER_LEN {
-            view.key = Some(HeaderKey::fresh());
-            MEMO.with_borrow_mut(|memo| memo.remember(header, &view, field.start));
+        if header.len() > MAX_HEADER_LEN {
+            return Ok(Arc::new(view));
         }
+        view.key = Some(HeaderKey::fresh());
+        let view = Arc::new(view);
+        MEMO.with_borrow_mut(|memo| memo.remember(header, &view, field.start));
         Ok(view)
     }
 
-    fn find(&self, header: &[u8]) -> Option<(&HeaderView, u32)> {
+    fn find(&self, header: &[u8]) -> Option<(&Arc<HeaderView>, u32)> {
         self.entries
             .iter()
             .find(|entry| entry.stamp.matches_bytes(header))
             .map(|entry| (&entry.view, entry.at))
     }
 
-    fn remember(&mut self, header: &[u8], view: &HeaderView, at: u32) {
+    fn remember(&mut self, header: &[u8], view: &Arc<HeaderView>, at: u32) {
         if self.entries.len() < SLOTS {
             self.entries.push(Entry::default());
         }
@@ -123,7 +126,7 @@ impl HeaderMemo {
         entry
             .stamp
             .set_bytes(header, view.mac.map(|mac| mac.relative_to(at)));
-        entry.view = view.clone();
+        entry.view = Arc::clone(view);
         entry.at = at;
     }
 }

@@ -230,7 +230,7 @@ fn parse_publish(buf: &[u8], frame: &mut FrameData) -> Result<Option<Field>, Fra
     Ok(msg)
 }
 
-fn require_routable(header: Option<&HeaderView>) -> Result<(), FrameError> {
+fn require_routable(header: Option<&Arc<HeaderView>>) -> Result<(), FrameError> {
     let header = header.ok_or(FrameError::Missing("header"))?;
     let encoded = |name: Option<&NameView>| name.and_then(|n| n.encoded).is_some();
     if !encoded(header.source.as_ref()) {
@@ -244,7 +244,7 @@ fn require_routable(header: Option<&HeaderView>) -> Result<(), FrameError> {
 
 /// The routing header's view: from the thread's memo when these bytes (the MAC's value
 /// aside) were parsed before (see `header_memo.rs`), otherwise parsed.
-fn parse_header(buf: &[u8], header_field: &Field) -> Result<HeaderView, FrameError> {
+fn parse_header(buf: &[u8], header_field: &Field) -> Result<Arc<HeaderView>, FrameError> {
     let field = Span::new(header_field.start as usize, header_field.end as usize);
     HeaderMemo::view(buf, field, || parse_header_uncached(buf, header_field))
 }

@@ -9,7 +9,7 @@
 //! for arbitrary messages.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use prost::encoding::{hash_map, message, string};
@@ -28,6 +28,10 @@ pub struct PublishTemplate {
     header: Vec<u8>,
     /// Its view, offsets relative to the start of `header`.
     view: HeaderView,
+    /// The view moved to where a publish puts the header, one per length of the publish's
+    /// length prefix (1 to 4 bytes below MAX_FRAME_LEN), made on first use and shared by
+    /// the frames built with it.
+    placed: [OnceLock<Arc<HeaderView>>; 4],
 }
 
 impl PublishTemplate {
@@ -43,7 +47,20 @@ impl PublishTemplate {
         }
         let mut out = Vec::new();
         let view = write_header(&mut out, header);
-        Ok(PublishTemplate { header: out, view })
+        Ok(PublishTemplate {
+            header: out,
+            view,
+            placed: Default::default(),
+        })
+    }
+
+    /// The view of the header placed at `header_at` in a publish.
+    fn placed_view(&self, header_at: usize) -> Arc<HeaderView> {
+        let place = || self.view.rebased(0, header_at as u32);
+        match self.placed.get(header_at.wrapping_sub(2)) {
+            Some(slot) => Arc::clone(slot.get_or_init(|| Arc::new(place()))),
+            None => Arc::new(place()),
+        }
     }
 
     /// The frame of a publish with this header and the given session header, content and
@@ -104,7 +121,7 @@ impl PublishTemplate {
                 kind: FrameKind::Publish,
                 body,
                 body_content,
-                header: Some(self.view.rebased(0, header_at as u32)),
+                header: Some(self.placed_view(header_at)),
                 subscription_id: 0,
                 session: Some(SessionInfo::of(session)),
                 publish_layout: Some(layout),
