@@ -67,6 +67,7 @@ mod connection;
 pub mod dataplane;
 mod driver;
 mod error;
+mod handover;
 mod session;
 #[cfg(test)]
 mod test_frames;

@@ -31,6 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::driver::{Command, SessionOp};
 use crate::error::SessionError;
+use crate::handover::HandoverRx;
 
 /// One received application message: payload and context (sender, metadata, ...).
 pub type Message = slim_session::ReceivedMessage;
@@ -82,7 +83,7 @@ impl SessionShared {
 /// What the driver keeps for a session until a handle is made from it.
 pub(crate) struct SessionParts {
     pub(crate) info: SessionInfo,
-    pub(crate) rx: mpsc::Receiver<Delivery>,
+    pub(crate) rx: HandoverRx,
     pub(crate) shared: Arc<SessionShared>,
 }
 
@@ -118,7 +119,7 @@ pub struct Session {
 struct Inner {
     info: SessionInfo,
     commands: mpsc::UnboundedSender<Command>,
-    rx: tokio::sync::Mutex<mpsc::Receiver<Delivery>>,
+    rx: tokio::sync::Mutex<HandoverRx>,
     shared: Arc<SessionShared>,
 }
 
@@ -323,7 +324,7 @@ impl Session {
     /// for an answer that was not sent go out now. Before that, tasks woken by what was just
     /// read get a turn (an RPC reader dispatches to the handler or caller that answers): if
     /// one of them publishes on this session, the acks leave with that instead.
-    async fn before_wait(&self, rx: &mpsc::Receiver<Delivery>) {
+    async fn before_wait(&self, rx: &HandoverRx) {
         let held = &self.inner.shared.acks_held;
         if !rx.is_empty() || !held.load(Ordering::Acquire) {
             return;
@@ -335,7 +336,7 @@ impl Session {
     }
 
     /// Asks the driver for more once the application has read enough of what it was given.
-    fn after_receive(&self, rx: &mpsc::Receiver<Delivery>) {
+    fn after_receive(&self, rx: &HandoverRx) {
         let shared = &self.inner.shared;
         if shared.starved.load(Ordering::SeqCst)
             && rx.len() <= shared.refill_at

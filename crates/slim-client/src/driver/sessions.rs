@@ -16,16 +16,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use slim_session::{CloseReason, Delivery, PublishError, SessionId, SessionInfo};
-use tokio::sync::{mpsc, oneshot};
+use slim_session::{CloseReason, PublishError, SessionId, SessionInfo};
+use tokio::sync::oneshot;
 
 use super::{Driver, Waiter};
 use crate::error::SessionError;
+use crate::handover::{HandoverTx, handover};
 use crate::session::{PendingPublish, SessionParts, SessionShared};
 
 /// What the driver keeps per session.
 pub(crate) struct Entry {
-    tx: mpsc::Sender<Delivery>,
+    tx: HandoverTx,
     /// Fire-and-forget: what its layer buffer holds limits reading the link (`intake.rs`).
     unreliable: bool,
     shared: Arc<SessionShared>,
@@ -62,7 +63,7 @@ impl Driver {
     /// Creates the entry of a new session and the parts its handle is made of.
     pub(super) fn open_entry(&mut self, info: SessionInfo) -> SessionParts {
         let buffer = self.config.session_buffer.max(1);
-        let (tx, rx) = mpsc::channel(buffer);
+        let (tx, rx) = handover(buffer);
         let shared = Arc::new(SessionShared::new(self.config.publish_queue, buffer));
         self.sessions.insert(
             info.id,
@@ -110,18 +111,20 @@ impl Driver {
                 self.layer.recv_into(now, session, usize::MAX, drop);
                 break;
             }
-            let room = entry.tx.capacity();
-            let tx = &entry.tx;
+            let room = entry.tx.room();
+            // One batch per fill: the handles' side pays the cross-core hand-over once.
+            let mut batch = Vec::with_capacity(room.min(16));
             let taken = self.layer.recv_into(now, session, room, |delivery| {
-                let _ = tx.try_send(delivery);
+                batch.push(delivery);
             });
+            entry.tx.send(batch);
             if taken < room {
                 break;
             }
             // Full: the handle asks for more once it has read enough. If it read everything
             // between our last look and setting the flag, it will not ask: refill here.
             entry.shared.starved.store(true, Ordering::SeqCst);
-            if entry.tx.capacity() == 0 || !entry.shared.starved.swap(false, Ordering::SeqCst) {
+            if entry.tx.room() == 0 || !entry.shared.starved.swap(false, Ordering::SeqCst) {
                 return;
             }
         }
