@@ -170,7 +170,7 @@ async fn replies_with_publish_to_reach_the_sender_and_metadata_travels() {
         async move {
             let session = bob.accept().await.unwrap();
             let message = session.recv().await.unwrap().unwrap();
-            let context: Box<MessageContext> = message.context.clone();
+            let context: std::sync::Arc<MessageContext> = message.context.clone();
             let reply = slim_client::Payload::new(format!(
                 "re:{}",
                 std::str::from_utf8(&message.payload).unwrap()

@@ -27,6 +27,7 @@
 //! drops it like any frame for an unknown call.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -270,7 +271,11 @@ pub(crate) struct Inbound {
 impl Inbound {
     /// Reads a session message as an RPC frame; `None` when it is not one (no `rpc-id`).
     pub fn parse(message: Message) -> Option<Inbound> {
-        let Message { payload, context } = message;
+        let Message {
+            payload, context, ..
+        } = message;
+        // A context with metadata is the message's own (never shared): taken whole.
+        let context = Arc::try_unwrap(context).unwrap_or_else(|shared| (*shared).clone());
         let mut metadata = context.metadata;
         let rpc_id = metadata.remove(RPC_ID)?;
         if metadata.is_empty() {

@@ -216,8 +216,6 @@ pub struct MessageContext {
     pub payload_type: String,
     /// Application metadata (protocol flags such as `PUBLISH_TO` removed).
     pub metadata: HashMap<String, String>,
-    /// The sender's per-session message id.
-    pub message_id: u32,
     /// The sender's identity token as carried in the header (shared with the sender's other
     /// messages: it is the same text until the sender renews it).
     pub identity: Arc<str>,
@@ -231,10 +229,16 @@ pub struct MessageContext {
 pub struct ReceivedMessage {
     /// The payload (decrypted when MLS is on).
     pub payload: Bytes,
+    /// The sender's per-session message id.
+    pub message_id: u32,
     /// Its context, usable with [`crate::SessionLayer::publish_to`] to answer the sender.
-    /// Boxed: a delivery is moved through several queues and channels on its way to the
-    /// application, and the context is most of its size (about 240 of 270 bytes).
-    pub context: Box<MessageContext>,
+    ///
+    /// Shared by consecutive messages of a session whose context is the same (one sender,
+    /// no metadata): a message stream's contexts are nearly always alike, and building one
+    /// per message cost an allocation, a string copy and three reference counts that the
+    /// application's thread then gave back, each a cache line moved between cores. A
+    /// context with metadata is never shared, so [`Arc::try_unwrap`] takes it whole.
+    pub context: Arc<MessageContext>,
 }
 
 /// A message that could not be delivered, reported in its place in the sender's order.

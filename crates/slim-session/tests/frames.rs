@@ -12,6 +12,7 @@
 mod sim;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -166,7 +167,7 @@ fn normalized(delivery: Delivery) -> String {
     match delivery {
         Ok(message) => {
             let c = message.context;
-            let mut metadata: Vec<_> = c.metadata.into_iter().collect();
+            let mut metadata: Vec<_> = c.metadata.iter().collect();
             metadata.sort();
             format!(
                 "{:?} {} {} {} {:?} {} {} {} {:?}",
@@ -175,7 +176,7 @@ fn normalized(delivery: Delivery) -> String {
                 c.destination,
                 c.payload_type,
                 metadata,
-                c.message_id,
+                message.message_id,
                 c.identity,
                 c.direct,
                 message.payload
@@ -310,4 +311,63 @@ fn metadata_and_payload_types_reach_the_application() {
     );
     assert_eq!(&*delivery.context.identity, "org/ns/alice");
     assert_eq!(&delivery.payload[..], b"x");
+}
+
+/// Consecutive messages whose contexts say the same share one; any difference (payload type,
+/// metadata) gets its own, and a context with metadata is never shared.
+#[test]
+fn alike_contexts_are_shared_and_different_ones_are_not() {
+    let (mut sim, sessions) = world(9);
+    let session = sessions[0];
+    let sent = [
+        Payload::new(&b"1"[..]),
+        Payload::new(&b"2"[..]),
+        Payload::new(&b"3"[..]).with_type("text/plain"),
+        Payload::new(&b"4"[..]).with_type("text/plain"),
+        Payload::new(&b"5"[..])
+            .with_type("text/plain")
+            .with_metadata("k", "v"),
+        Payload::new(&b"6"[..])
+            .with_type("text/plain")
+            .with_metadata("k", "v"),
+        Payload::new(&b"7"[..]).with_type("text/plain"),
+    ];
+    for payload in sent {
+        sim.try_publish(0, session, payload).unwrap().unwrap();
+        // One at a time: their order of arrival is then their order of publishing.
+        let read = sim.read_count(1, session) + 1;
+        assert!(sim.run_until(Duration::from_secs(5), |s| s.read_count(1, session) == read));
+    }
+    let got: Vec<_> = sim.endpoints[1].inbox[&session]
+        .iter()
+        .map(|d| d.as_ref().unwrap())
+        .collect();
+    assert_eq!(got.len(), 7);
+    let types: Vec<_> = got
+        .iter()
+        .map(|m| m.context.payload_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "msg",
+            "msg",
+            "text/plain",
+            "text/plain",
+            "text/plain",
+            "text/plain",
+            "text/plain"
+        ]
+    );
+    let shared = |a: usize, b: usize| Arc::ptr_eq(&got[a].context, &got[b].context);
+    assert!(shared(0, 1) && shared(2, 3));
+    assert!(!shared(1, 2), "another payload type");
+    assert!(got[4].context.metadata.contains_key("k"));
+    assert!(!shared(4, 5), "metadata: never shared, even when alike");
+    assert_eq!(Arc::strong_count(&got[5].context), 1);
+    assert!(got[6].context.metadata.is_empty() && !shared(5, 6));
+    assert_eq!(
+        got.iter().map(|m| m.message_id).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
 }

@@ -8,13 +8,13 @@ use super::*;
 fn received(payload: Payload) -> Message {
     Message {
         payload: payload.blob,
-        context: Box::new(MessageContext {
+        message_id: 1,
+        context: Arc::new(MessageContext {
             session: slim_client::SessionId(7),
             source: "org/ns/caller".parse().unwrap(),
             destination: "org/ns/server".parse().unwrap(),
             payload_type: payload.payload_type.unwrap_or_default(),
             metadata: payload.metadata,
-            message_id: 1,
             identity: "".into(),
             direct: false,
         }),

@@ -14,6 +14,7 @@
 //! `receive_buffer_bytes` of payload over all senders) + the deferred bounds.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -224,7 +225,7 @@ impl Session {
     /// Puts a received message (or a loss) in the application inbox.
     pub(super) fn deliver(&mut self, ctx: &mut Ctx<'_>, received: Received) {
         let delivery: Delivery = match received {
-            Received::Message(message) => Ok(self.to_received(message)),
+            Received::Message(message) => Ok(self.received_message(message)),
             Received::Lost { source, message_id } => Err(MessageError::Lost {
                 sender: source,
                 message_id,
@@ -237,7 +238,7 @@ impl Session {
         self.inbox.push_back(delivery);
     }
 
-    fn to_received(&self, mut message: Box<Inbound>) -> ReceivedMessage {
+    fn received_message(&mut self, mut message: Box<Inbound>) -> ReceivedMessage {
         // The token moves into the context instead of being copied (it is ~230 bytes).
         let identity = message.take_identity();
         let direct = message.flag(PUBLISH_TO) && self.config.kind == SessionKind::Group;
@@ -257,19 +258,36 @@ impl Session {
             || (String::new(), bytes::Bytes::new()),
             |app| (app.payload_type, app.blob),
         );
+        let context = MessageContext {
+            session: self.id,
+            source,
+            destination,
+            payload_type,
+            metadata,
+            identity,
+            direct,
+        };
         ReceivedMessage {
             payload,
-            context: Box::new(MessageContext {
-                session: self.id,
-                source,
-                destination,
-                payload_type,
-                metadata,
-                message_id,
-                identity,
-                direct,
-            }),
+            message_id,
+            context: self.shared_context(context),
         }
+    }
+
+    /// `context` in an `Arc`: the last one delivered when it is the same, else a new one,
+    /// kept for the next messages when it has no metadata.
+    fn shared_context(&mut self, context: MessageContext) -> Arc<MessageContext> {
+        if !context.metadata.is_empty() {
+            return Arc::new(context);
+        }
+        if let Some(last) = &self.last_context
+            && same_context(last, &context)
+        {
+            return Arc::clone(last);
+        }
+        let context = Arc::new(context);
+        self.last_context = Some(Arc::clone(&context));
+        context
     }
 
     /// Takes the next message (or loss) for the application.
@@ -324,6 +342,18 @@ impl Session {
             metadata,
         }
     }
+}
+
+/// True when two contexts say the same (cheap checks first; the token by pointer, then
+/// by text, as a renewed token is a new allocation).
+fn same_context(a: &MessageContext, b: &MessageContext) -> bool {
+    a.direct == b.direct
+        && a.source == b.source
+        && a.destination == b.destination
+        && a.payload_type == b.payload_type
+        && (Arc::ptr_eq(&a.identity, &b.identity) || a.identity == b.identity)
+        && a.session == b.session
+        && a.metadata == b.metadata
 }
 
 /// Payload bytes a delivery holds in the inbox.

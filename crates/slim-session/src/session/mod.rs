@@ -30,6 +30,7 @@ mod roster;
 mod templates;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use slim_wire::proto::SessionMessageType as T;
@@ -39,8 +40,8 @@ use tracing::{debug, warn};
 use crate::config::{SessionConfig, SessionKind};
 use crate::control::{ControlSender, ReplyOutcome};
 use crate::event::{
-    CloseReason, CompletionId, Delivery, Event, ParticipantInfo, Role, SessionId, SessionInfo,
-    SubscriptionId,
+    CloseReason, CompletionId, Delivery, Event, MessageContext, ParticipantInfo, Role, SessionId,
+    SessionInfo, SubscriptionId,
 };
 use crate::io::{Ctx, Transmit};
 use crate::reliable::{DataReceiver, DataSender, Effects, SenderAddress};
@@ -134,6 +135,9 @@ pub(crate) struct Session {
     held_acks: acks::HeldAcks,
     /// The effect vectors of the last call, drained, kept for their capacity.
     spare_effects: Effects,
+    /// The context of the last message delivered without metadata, shared by the next ones
+    /// that have the same (see [`crate::ReceivedMessage::context`]).
+    last_context: Option<Arc<MessageContext>>,
     /// Moderator only.
     tasks: Option<Tasks>,
     /// Channel subscriptions requested from the driver: (request, name, confirmed).
@@ -248,6 +252,7 @@ impl Session {
             deferred: deferred::Deferred::default(),
             held_acks: acks::HeldAcks::default(),
             spare_effects: Effects::default(),
+            last_context: None,
             tasks: None,
             subscriptions: Vec::new(),
             on_close: Vec::new(),
