@@ -268,7 +268,7 @@ impl DataPlaneClient {
             .try_send(OutFrame::as_is(frame))
             .map_err(|e| match e {
                 slim_transport::queue::TrySendError::Full(_) => SendError::Full,
-                slim_transport::queue::TrySendError::Closed(_) => SendError::Disconnected,
+                slim_transport::queue::TrySendError::Closed => SendError::Disconnected,
             })
     }
 

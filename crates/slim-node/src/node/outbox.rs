@@ -90,14 +90,29 @@ impl Outbox {
         index
     }
 
-    /// Sends everything resolved, waiting for room in each destination queue. Frames for
-    /// connections that closed meanwhile are counted and dropped.
+    /// Sends everything resolved, waiting for room in each destination queue: each
+    /// destination's frames in order and at once (a fan-out's frames would otherwise be
+    /// queued one by one, a few atomic operations each). Frames for connections that closed
+    /// meanwhile are counted and dropped.
     pub(crate) async fn flush(&mut self, metrics: &NodeMetrics) {
+        let mut per_target: Vec<Vec<OutFrame>> = Vec::new();
+        per_target.resize_with(self.targets.len(), Vec::new);
         for (target, item) in self.items.drain(..) {
-            if let Some((_, sender)) = self.targets.get(target)
-                && sender.send(item).await.is_err()
-            {
-                self.undeliverable += 1;
+            if let Some(frames) = per_target.get_mut(target) {
+                frames.push(item);
+            }
+        }
+        for ((_, sender), mut frames) in self.targets.iter().zip(per_target) {
+            let sent = match frames.len() {
+                0 => Ok(()),
+                1 => match frames.pop() {
+                    Some(frame) => sender.send(frame).await.map_err(|_| 1),
+                    None => Ok(()),
+                },
+                _ => sender.send_many(frames).await.map_err(|error| error.0),
+            };
+            if let Err(unsent) = sent {
+                self.undeliverable += unsent as u64;
             }
         }
         self.targets.clear();
