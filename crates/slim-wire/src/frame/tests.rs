@@ -388,6 +388,16 @@ fn the_forwarded_encoding_is_kept_from_the_second_link_on() {
     assert_eq!(mac(third), vec![4; 32]);
 }
 
+/// `bytes` with each `(place, value)` written in (a place picked within the length).
+fn with_flips(bytes: Bytes, flips: Vec<(prop::sample::Index, u8)>) -> Vec<u8> {
+    let mut raw = bytes.to_vec();
+    for (index, byte) in flips {
+        let i = index.index(raw.len());
+        raw[i] = byte;
+    }
+    raw
+}
+
 /// A frame's whole view, bytes included (`FrameData` has no `PartialEq`; its `Debug` shows
 /// every field), with the header key left out: keys name a parse, not the bytes, so the same
 /// bytes parsed twice, or built and parsed, differ only there.
@@ -445,11 +455,7 @@ proptest! {
     ) {
         let frame = Frame::from_message(&message).unwrap();
         Frame::parse(frame.to_forwarded_bytes(5, Some(&[1; 32]))).unwrap();
-        let mut raw = frame.to_forwarded_bytes(5, Some(&tag)).to_vec();
-        for (index, byte) in flips {
-            let i = index.index(raw.len());
-            raw[i] = byte;
-        }
+        let raw = with_flips(frame.to_forwarded_bytes(5, Some(&tag)), flips);
         let read = |raw: Vec<u8>| Frame::parse(Bytes::from(raw)).map(|f| view_without_key(&f));
         let here = read(raw.clone());
         let fresh = std::thread::spawn(move || read(raw)).join().unwrap();
@@ -497,11 +503,7 @@ proptest! {
         let first = Frame::parse(frame.to_forwarded_bytes(5, Some(&[1; 32]))).unwrap();
         let header_len = first.data.header.as_ref().unwrap().field.len();
         prop_assert_eq!(first.header_key().is_some(), header_len <= 1024);
-        let mut raw = frame.to_forwarded_bytes(5, Some(&tag)).to_vec();
-        for (index, byte) in flips {
-            let i = index.index(raw.len());
-            raw[i] = byte;
-        }
+        let raw = with_flips(frame.to_forwarded_bytes(5, Some(&tag)), flips);
         if let Ok(second) = Frame::parse(Bytes::from(raw)) {
             let outside_mac = |f: &Frame| {
                 let header = f.data.header.as_ref().unwrap();
