@@ -280,8 +280,9 @@ impl Session {
         if !context.metadata.is_empty() {
             return Arc::new(context);
         }
+        // Names and the token compare by pointer first (Name's and Arc's equality).
         if let Some(last) = &self.last_context
-            && same_context(last, &context)
+            && **last == context
         {
             return Arc::clone(last);
         }
@@ -342,18 +343,6 @@ impl Session {
             metadata,
         }
     }
-}
-
-/// True when two contexts say the same (cheap checks first; the token by pointer, then
-/// by text, as a renewed token is a new allocation).
-fn same_context(a: &MessageContext, b: &MessageContext) -> bool {
-    a.direct == b.direct
-        && a.source == b.source
-        && a.destination == b.destination
-        && a.payload_type == b.payload_type
-        && (Arc::ptr_eq(&a.identity, &b.identity) || a.identity == b.identity)
-        && a.session == b.session
-        && a.metadata == b.metadata
 }
 
 /// Payload bytes a delivery holds in the inbox.
