@@ -102,17 +102,12 @@ impl Outbox {
                 frames.push(item);
             }
         }
-        for ((_, sender), mut frames) in self.targets.iter().zip(per_target) {
-            let sent = match frames.len() {
-                0 => Ok(()),
-                1 => match frames.pop() {
-                    Some(frame) => sender.send(frame).await.map_err(|_| 1),
-                    None => Ok(()),
-                },
-                _ => sender.send_many(frames).await.map_err(|error| error.0),
-            };
-            if let Err(unsent) = sent {
-                self.undeliverable += unsent as u64;
+        for ((_, sender), frames) in self.targets.iter().zip(per_target) {
+            if frames.is_empty() {
+                continue;
+            }
+            if let Err(unsent) = sender.send_many(frames).await {
+                self.undeliverable += unsent.0 as u64;
             }
         }
         self.targets.clear();
