@@ -112,8 +112,10 @@ impl Driver {
                 break;
             }
             let room = entry.tx.room();
-            // One batch per fill: the handles' side pays the cross-core hand-over once.
-            let mut batch = Vec::with_capacity(room.min(16));
+            // One batch per fill: the handles' side pays the cross-core hand-over once. Sized
+            // by what the layer holds (messages it had deferred can still join): no
+            // allocation when there is nothing, no regrowth for a large batch.
+            let mut batch = Vec::with_capacity(room.min(self.layer.readable(session)));
             let taken = self.layer.recv_into(now, session, room, |delivery| {
                 batch.push(delivery);
             });
